@@ -1,0 +1,157 @@
+/**
+ * How long a vanished peer can go unnoticed, from the options in force.
+ *
+ * @module
+ */
+
+import { type Duration, formatDuration, parseDuration } from "./duration.ts";
+import { type KeepaliveSettings, type KeepaliveSpec, LINUX_DEFAULTS, resolveKeepalive } from "./keepalive.ts";
+import { knownKeys, objectOrUndefined } from "./_validate.ts";
+
+/** What detects a vanished peer first. */
+export type Detector = "keepalive" | "user-timeout" | "retransmission" | "heartbeat" | "idle-timeout";
+
+/** Options for {@linkcode detectionBound}; the same names as the monitor's. */
+export interface BoundOptions {
+  /** OS keepalive (see {@linkcode KeepaliveSpec}); default on with system values. */
+  keepalive?: KeepaliveSpec;
+  /** Application heartbeat timing. */
+  heartbeat?: { interval: Duration; timeout: Duration };
+  /** Dead after no traffic either way for this long. */
+  idleTimeout?: Duration;
+  /** The monitor's tick (default 100 ms): application deadlines may fire up to two ticks late. */
+  resolution?: Duration;
+  /**
+   * The idle time after which a middlebox (NAT, load balancer, firewall) drops a silent flow,
+   * e.g. `"350s"` for AWS NLB: warns when nothing keeps the flow alive within it.
+   */
+  budget?: Duration;
+  /** The system's keepalive values where a control is left unset (default: Linux's). */
+  system?: { idleMs: number; intervalMs: number; count: number; retransmitGiveUpMs: number };
+}
+
+/** The worst-case detection times, and warnings. */
+export interface DetectionBound {
+  /** Longest time from the peer's last sign of life to `dead` when the connection was quiet. */
+  readonly idleMs: number;
+  /** What gives `idleMs`. */
+  readonly idleBy: Detector;
+  /** Longest time to `dead` when the peer vanished while sent data awaited acknowledgement. */
+  readonly busyMs: number;
+  /** What gives `busyMs`. */
+  readonly busyBy: Detector;
+  /** The kernel's keepalive alone, on a quiet connection (`Infinity` when keepalive is off). */
+  readonly keepaliveMs: number;
+  /** Problems worth fixing, in plain words. */
+  readonly warnings: readonly string[];
+}
+
+const KEYS = ["keepalive", "heartbeat", "idleTimeout", "resolution", "budget", "system"] as const;
+
+/**
+ * Computes the worst-case time to declare a vanished peer dead.
+ *
+ * - Keepalive on a quiet connection: `idle + interval × count`; with `TCP_USER_TIMEOUT` set, Linux
+ *   gives up at the first probe at or after the user timeout instead (`count` no longer applies).
+ * - With data in flight keepalive does not run: the user timeout governs, or without it the
+ *   kernel's retransmissions (about 924.6 s with Linux defaults).
+ * - Heartbeat: `interval + timeout` plus three ticks; idle timeout: the timeout plus two ticks.
+ *
+ * @param options The options in force.
+ * @returns The bounds, what gives each, and warnings.
+ *
+ * @example Keepalive 2 s / 1 s / 3 probes
+ * ```ts
+ * import { detectionBound } from "./bound.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bound = detectionBound({ keepalive: "2s:1s:3" });
+ * assert.equal(bound.idleMs, 5_000);
+ * assert.equal(bound.idleBy, "keepalive");
+ * ```
+ */
+export function detectionBound(options: BoundOptions = {}): DetectionBound {
+  const opts = objectOrUndefined(options, "") ?? {};
+  knownKeys(opts, "", KEYS);
+  const keepalive = resolveKeepalive(opts.keepalive);
+  const system = (opts.system as BoundOptions["system"]) ?? LINUX_DEFAULTS;
+  const resolution = opts.resolution === undefined ? 100 : parseDuration(opts.resolution, "resolution");
+  const warnings: string[] = [...keepalive.adjustments];
+
+  const keepaliveMs = keepaliveBound(keepalive, system);
+  const userTimeoutMs = keepalive.userTimeoutMs ?? 0;
+  const candidatesIdle: [number, Detector][] = [[keepaliveMs, "keepalive"]];
+  const candidatesBusy: [number, Detector][] = userTimeoutMs > 0
+    ? [[userTimeoutMs, "user-timeout"]]
+    : [[system.retransmitGiveUpMs, "retransmission"]];
+  const heartbeat = objectOrUndefined(opts.heartbeat, "heartbeat");
+  let heartbeatIntervalMs = Infinity;
+  if (heartbeat !== undefined) {
+    knownKeys(heartbeat, "heartbeat", ["interval", "timeout", "send", "ackOnData"]);
+    heartbeatIntervalMs = parseDuration(heartbeat.interval, "heartbeat.interval");
+    const ms = heartbeatIntervalMs + parseDuration(heartbeat.timeout, "heartbeat.timeout") +
+      3 * resolution;
+    candidatesIdle.push([ms, "heartbeat"]);
+    candidatesBusy.push([ms, "heartbeat"]);
+  }
+  if (opts.idleTimeout !== undefined) {
+    candidatesIdle.push([parseDuration(opts.idleTimeout, "idleTimeout") + 2 * resolution, "idle-timeout"]);
+  }
+  const [idleMs, idleBy] = smallest(candidatesIdle);
+  const [busyMs, busyBy] = smallest(candidatesBusy);
+
+  if (!keepalive.enabled && heartbeat === undefined && opts.idleTimeout === undefined) {
+    warnings.push("keepalive is off and no heartbeat or idle timeout is set: a silent peer is never detected");
+  } else if (keepalive.enabled && keepalive.idleMs === undefined && heartbeat === undefined) {
+    warnings.push(
+      `keepalive idle is the system's ${formatDuration(system.idleMs)}: a cut cable goes unnoticed for ${
+        formatDuration(keepaliveMs)
+      }; set keepalive.idle`,
+    );
+  }
+  if (userTimeoutMs === 0 && heartbeat === undefined) {
+    warnings.push(
+      `no user timeout: a peer that vanishes while data is in flight is noticed only after the kernel's retransmissions (${
+        formatDuration(system.retransmitGiveUpMs)
+      }); set keepalive.userTimeout`,
+    );
+  }
+  if (opts.budget !== undefined) {
+    const budgetMs = parseDuration(opts.budget, "budget");
+    const idle = keepalive.enabled ? (keepalive.idleMs ?? system.idleMs) : Infinity;
+    if (idle >= budgetMs && heartbeatIntervalMs >= budgetMs) {
+      warnings.push(
+        keepalive.enabled
+          ? `keepalive idle ${formatDuration(idle)} exceeds the ${
+            formatDuration(budgetMs)
+          } budget: the middlebox will drop this flow before the first probe`
+          : `keepalive is off and no heartbeat comes within the ${
+            formatDuration(budgetMs)
+          } budget: the middlebox will drop a quiet flow`,
+      );
+    }
+  }
+  return Object.freeze({ idleMs, idleBy, busyMs, busyBy, keepaliveMs, warnings: Object.freeze(warnings) });
+}
+
+function keepaliveBound(
+  keepalive: KeepaliveSettings,
+  system: { idleMs: number; intervalMs: number; count: number },
+): number {
+  if (!keepalive.enabled) return Infinity;
+  const idle = keepalive.idleMs ?? system.idleMs;
+  const interval = keepalive.intervalMs ?? system.intervalMs;
+  const userTimeout = keepalive.userTimeoutMs ?? 0;
+  if (userTimeout > 0) {
+    // tcp_keepalive_timer: with a user timeout, give up at the first probe timer at or after it.
+    const probes = Math.max(1, Math.ceil((userTimeout - idle) / interval));
+    return idle + probes * interval;
+  }
+  return idle + interval * (keepalive.count ?? system.count);
+}
+
+function smallest(candidates: [number, Detector][]): [number, Detector] {
+  let best = candidates[0];
+  for (const candidate of candidates) if (candidate[0] < best[0]) best = candidate;
+  return best;
+}
