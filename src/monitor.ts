@@ -236,7 +236,9 @@ export class LivenessMonitor<C = unknown> {
   #fresh = 0; // slots below this have been used
   #live = 0;
   #inWheel = 0;
-  #wheel = new Int32Array(WHEEL_SIZE).fill(-1);
+  #wheel = new Int32Array(WHEEL_SIZE).fill(-1); // bucket heads
+  #tails = new Int32Array(WHEEL_SIZE); // bucket tails, so a bucket runs in the order it was filled
+  #hasDeadlines: boolean;
   #stallTicks: number;
 
   /**
@@ -299,6 +301,7 @@ export class LivenessMonitor<C = unknown> {
     this.#onTransition = functionOrUndefined(opts.onTransition, "onTransition");
     this.#onEnd = functionOrUndefined(opts.onEnd, "onEnd");
     this.#onError = functionOrUndefined(opts.onError, "onError") ?? defaultOnError;
+    this.#hasDeadlines = this.#idleTicks > 0 || this.#idleTimeoutTicks > 0 || this.#pingTicks > 0;
     this.#origin = this.#clock.now();
     this.#grow(64);
   }
@@ -321,8 +324,9 @@ export class LivenessMonitor<C = unknown> {
     if (this.#closed) throw new Error("Cannot track a connection: the monitor is closed");
     let driverIndex = 0;
     if (driver !== undefined) driverIndex = this.#registerDriver(driver);
-    // With nothing on the wheel the timer sleeps and the tick is stale; moving it is safe then.
-    if (this.#inWheel === 0 && !this.#inTick) this.#tick = this.#currentTick();
+    // The timer runs while connections are tracked; when it sleeps the wheel is empty and the
+    // stale tick can move to now.
+    if (this.#timer === undefined && !this.#inTick) this.#tick = this.#currentTick();
     let slot = this.#freeHead;
     if (slot >= 0) {
       this.#freeHead = this.#next[slot];
@@ -347,6 +351,7 @@ export class LivenessMonitor<C = unknown> {
     this.#live++;
     const wait = this.#evaluate(slot);
     if (wait !== NEVER) this.#insert(slot, wait);
+    if (this.#hasDeadlines && this.#timer === undefined && !this.#inTick) this.#schedule();
     return (this.#gen[slot] << SLOT_BITS) | slot;
   }
 
@@ -514,12 +519,13 @@ export class LivenessMonitor<C = unknown> {
     if (wait < 1) wait = 1;
     else if (wait >= WHEEL_SIZE) wait = WHEEL_SIZE - 1;
     const bucket = (this.#tick + wait) & WHEEL_MASK;
-    this.#next[slot] = this.#wheel[bucket];
-    this.#wheel[bucket] = slot;
+    this.#next[slot] = -1;
+    if (this.#wheel[bucket] < 0) this.#wheel[bucket] = slot;
+    else this.#next[this.#tails[bucket]] = slot;
+    this.#tails[bucket] = slot;
     if ((this.#flags[slot] & IN_WHEEL) === 0) {
       this.#flags[slot] |= IN_WHEEL;
       this.#inWheel++;
-      if (this.#timer === undefined) this.#schedule();
     }
   }
 
@@ -548,8 +554,25 @@ export class LivenessMonitor<C = unknown> {
     } finally {
       this.#inTick = false;
     }
-    if (this.#inWheel > 0 && this.#timer === undefined && !this.#closed) this.#schedule();
+    if (this.#closed || this.#timer !== undefined) return;
+    if (this.#live > 0) this.#schedule();
+    else this.#drain();
   };
+
+  /** Frees the ended slots still on the wheel, so that it is empty while the timer sleeps. */
+  #drain(): void {
+    for (let bucket = 0; bucket < WHEEL_SIZE && this.#inWheel > 0; bucket++) {
+      let slot = this.#wheel[bucket];
+      this.#wheel[bucket] = -1;
+      while (slot >= 0) {
+        const next = this.#next[slot];
+        this.#flags[slot] &= ~IN_WHEEL;
+        this.#inWheel--;
+        this.#free(slot);
+        slot = next;
+      }
+    }
+  }
 
   #visitBucket(bucket: number): void {
     let slot = this.#wheel[bucket];
