@@ -36,7 +36,12 @@ export {
   MAX_USER_TIMEOUT_MS,
   resolveKeepalive,
 } from "./src/keepalive.ts";
-export { type BoundOptions, type DetectionBound, type Detector, detectionBound } from "./src/bound.ts";
+export {
+  type BoundOptions,
+  type DetectionBound,
+  detectionBound,
+  type Detector,
+} from "./src/bound.ts";
 export { type ClassifyContext, classifyError, type DeathReason } from "./src/errors.ts";
 export { type Clock, ManualClock, systemClock } from "./src/clock.ts";
 export {

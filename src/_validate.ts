@@ -18,13 +18,18 @@ export function integerIn(value: unknown, option: string, min: number, max: numb
     );
   }
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`Option "${option}" must be an integer from ${min} to ${max}, got ${value}`);
+    throw new RangeError(
+      `Option "${option}" must be an integer from ${min} to ${max}, got ${value}`,
+    );
   }
   return value;
 }
 
 /** Checks that a value is a plain object (or undefined when optional). */
-export function objectOrUndefined(value: unknown, option: string): Record<string, unknown> | undefined {
+export function objectOrUndefined(
+  value: unknown,
+  option: string,
+): Record<string, unknown> | undefined {
   if (value === undefined) return undefined;
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new TypeError(`Option "${option}" must be an object, got ${describe(value)}`);
@@ -42,7 +47,11 @@ export function functionOrUndefined<T>(value: unknown, option: string): T | unde
 }
 
 /** Rejects keys an options object does not know, so a typo is not a silent no-op. */
-export function knownKeys(object: Record<string, unknown>, option: string, keys: readonly string[]): void {
+export function knownKeys(
+  object: Record<string, unknown>,
+  option: string,
+  keys: readonly string[],
+): void {
   for (const key of Object.keys(object)) {
     if (!keys.includes(key)) {
       throw new TypeError(

@@ -5,11 +5,21 @@
  */
 
 import { type Duration, formatDuration, parseDuration } from "./duration.ts";
-import { type KeepaliveSettings, type KeepaliveSpec, LINUX_DEFAULTS, resolveKeepalive } from "./keepalive.ts";
+import {
+  type KeepaliveSettings,
+  type KeepaliveSpec,
+  LINUX_DEFAULTS,
+  resolveKeepalive,
+} from "./keepalive.ts";
 import { knownKeys, objectOrUndefined } from "./_validate.ts";
 
 /** What detects a vanished peer first. */
-export type Detector = "keepalive" | "user-timeout" | "retransmission" | "heartbeat" | "idle-timeout";
+export type Detector =
+  | "keepalive"
+  | "user-timeout"
+  | "retransmission"
+  | "heartbeat"
+  | "idle-timeout";
 
 /** Options for {@linkcode detectionBound}; the same names as the monitor's. */
 export interface BoundOptions {
@@ -75,7 +85,9 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
   knownKeys(opts, "", KEYS);
   const keepalive = resolveKeepalive(opts.keepalive);
   const system = (opts.system as BoundOptions["system"]) ?? LINUX_DEFAULTS;
-  const resolution = opts.resolution === undefined ? 100 : parseDuration(opts.resolution, "resolution");
+  const resolution = opts.resolution === undefined
+    ? 100
+    : parseDuration(opts.resolution, "resolution");
   const warnings: string[] = [...keepalive.adjustments];
 
   const keepaliveMs = keepaliveBound(keepalive, system);
@@ -95,18 +107,23 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
     candidatesBusy.push([ms, "heartbeat"]);
   }
   if (opts.idleTimeout !== undefined) {
-    candidatesIdle.push([parseDuration(opts.idleTimeout, "idleTimeout") + 2 * resolution, "idle-timeout"]);
+    candidatesIdle.push([
+      parseDuration(opts.idleTimeout, "idleTimeout") + 2 * resolution,
+      "idle-timeout",
+    ]);
   }
   const [idleMs, idleBy] = smallest(candidatesIdle);
   const [busyMs, busyBy] = smallest(candidatesBusy);
 
   if (!keepalive.enabled && heartbeat === undefined && opts.idleTimeout === undefined) {
-    warnings.push("keepalive is off and no heartbeat or idle timeout is set: a silent peer is never detected");
+    warnings.push(
+      "keepalive is off and no heartbeat or idle timeout is set: a silent peer is never detected",
+    );
   } else if (keepalive.enabled && keepalive.idleMs === undefined && heartbeat === undefined) {
     warnings.push(
-      `keepalive idle is the system's ${formatDuration(system.idleMs)}: a cut cable goes unnoticed for ${
-        formatDuration(keepaliveMs)
-      }; set keepalive.idle`,
+      `keepalive idle is the system's ${
+        formatDuration(system.idleMs)
+      }: a cut cable goes unnoticed for ${formatDuration(keepaliveMs)}; set keepalive.idle`,
     );
   }
   if (userTimeoutMs === 0 && heartbeat === undefined) {
@@ -131,7 +148,14 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
       );
     }
   }
-  return Object.freeze({ idleMs, idleBy, busyMs, busyBy, keepaliveMs, warnings: Object.freeze(warnings) });
+  return Object.freeze({
+    idleMs,
+    idleBy,
+    busyMs,
+    busyBy,
+    keepaliveMs,
+    warnings: Object.freeze(warnings),
+  });
 }
 
 function keepaliveBound(

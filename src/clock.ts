@@ -18,10 +18,6 @@ interface Unrefable {
   unref?: () => unknown;
 }
 
-interface MaybeDeno {
-  Deno?: { unrefTimer?: (id: number) => void };
-}
-
 /**
  * The real clock: monotonic time (`performance.timeOrigin + performance.now()`, so it reads as
  * epoch milliseconds) and runtime timers that never keep a process alive.
@@ -39,13 +35,9 @@ export const systemClock: Clock = Object.freeze({
     return performance.timeOrigin + performance.now();
   },
   setTimeout(callback: () => void, ms: number): unknown {
-    const handle = setTimeout(callback, ms) as unknown;
-    if (typeof (handle as Unrefable)?.unref === "function") {
-      (handle as Unrefable).unref!();
-    } else if (typeof handle === "number") {
-      // Older Deno returns a number, unref'd through its own namespace.
-      (globalThis as MaybeDeno).Deno?.unrefTimer?.(handle);
-    }
+    // Node, Bun and Deno 2 all return a timer object with unref().
+    const handle = setTimeout(callback, ms) as unknown as Unrefable;
+    handle.unref?.();
     return handle;
   },
   clearTimeout(handle: unknown): void {

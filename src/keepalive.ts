@@ -149,13 +149,17 @@ function wholeSeconds(value: unknown, option: string, adjustments: string[]): nu
   const max = MAX_KEEPALIVE_SECONDS * 1000;
   if (ms <= 0 || ms > max) {
     throw new RangeError(
-      `Option "${option}" must be from 1 s to ${MAX_KEEPALIVE_SECONDS} s, got ${formatDuration(ms)}`,
+      `Option "${option}" must be from 1 s to ${MAX_KEEPALIVE_SECONDS} s, got ${
+        formatDuration(ms)
+      }`,
     );
   }
   const rounded = Math.ceil(ms / 1000) * 1000;
   if (rounded !== ms) {
     adjustments.push(
-      `${option} ${formatDuration(ms)} rounds up to ${rounded / 1000} s: the kernel counts whole seconds`,
+      `${option} ${formatDuration(ms)} rounds up to ${
+        rounded / 1000
+      } s: the kernel counts whole seconds`,
     );
   }
   return rounded;

@@ -4,10 +4,11 @@
  * @module
  */
 
+import { type DetectionBound, detectionBound } from "./bound.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { type Duration, parseDuration } from "./duration.ts";
 import { classifyError, type DeathReason } from "./errors.ts";
-import { type KeepaliveSettings, resolveKeepalive, type KeepaliveSpec } from "./keepalive.ts";
+import { type KeepaliveSettings, type KeepaliveSpec, resolveKeepalive } from "./keepalive.ts";
 import { describe, functionOrUndefined, knownKeys, objectOrUndefined } from "./_validate.ts";
 
 /**
@@ -116,7 +117,14 @@ const IDLE = 2;
 const PROBING = 3;
 const DEAD = 4;
 const CLOSED = 5;
-const STATE_NAMES: readonly ConnectionState[] = ["closed", "open", "idle", "probing", "dead", "closed"];
+const STATE_NAMES: readonly ConnectionState[] = [
+  "closed",
+  "open",
+  "idle",
+  "probing",
+  "dead",
+  "closed",
+];
 
 // Flag bits.
 const IN_WHEEL = 1;
@@ -144,6 +152,18 @@ const OPTION_KEYS = [
   "onError",
 ] as const;
 const HEARTBEAT_KEYS = ["interval", "timeout", "send", "ackOnData"] as const;
+
+/** The application deadlines a monitor enforces, in milliseconds (for detection bounds). */
+export interface MonitorPolicy {
+  /** Reader idle period, if any. */
+  readonly idle?: number;
+  /** Idle timeout, if any. */
+  readonly idleTimeout?: number;
+  /** Heartbeat timing, if any. */
+  readonly heartbeat?: { readonly interval: number; readonly timeout: number };
+  /** The scheduler's tick. */
+  readonly resolution: number;
+}
 
 /** What {@linkcode LivenessMonitor.info} tells about one connection. */
 export interface ConnectionInfo {
@@ -200,6 +220,8 @@ export class LivenessMonitor<C = unknown> {
   readonly keepalive: KeepaliveSettings;
   /** The scheduler's tick in milliseconds. */
   readonly resolution: number;
+  /** The application deadlines in force, in milliseconds. */
+  readonly policy: MonitorPolicy;
 
   #clock: Clock;
   #origin: number;
@@ -256,7 +278,9 @@ export class LivenessMonitor<C = unknown> {
       ? 100
       : parseDuration(opts.resolution, "resolution");
     if (!(resolution >= 1 && resolution <= 60_000)) {
-      throw new RangeError(`Option "resolution" must be from 1 ms to 60000 ms, got ${resolution} ms`);
+      throw new RangeError(
+        `Option "resolution" must be from 1 ms to 60000 ms, got ${resolution} ms`,
+      );
     }
     this.resolution = resolution;
     this.#stallTicks = Math.max(10, Math.ceil(1000 / resolution));
@@ -301,9 +325,39 @@ export class LivenessMonitor<C = unknown> {
     this.#onTransition = functionOrUndefined(opts.onTransition, "onTransition");
     this.#onEnd = functionOrUndefined(opts.onEnd, "onEnd");
     this.#onError = functionOrUndefined(opts.onError, "onError") ?? defaultOnError;
+    const ms = (ticks: number) => ticks > 0 ? ticks * resolution : undefined;
+    this.policy = Object.freeze({
+      idle: ms(this.#idleTicks),
+      idleTimeout: ms(this.#idleTimeoutTicks),
+      heartbeat: this.#pingTicks > 0
+        ? Object.freeze({
+          interval: this.#pingTicks * resolution,
+          timeout: this.#pingTimeoutTicks * resolution,
+        })
+        : undefined,
+      resolution,
+    });
     this.#hasDeadlines = this.#idleTicks > 0 || this.#idleTimeoutTicks > 0 || this.#pingTicks > 0;
     this.#origin = this.#clock.now();
     this.#grow(64);
+  }
+
+  /**
+   * The worst-case time to declare a vanished peer dead with this monitor's options, assuming the
+   * keepalive settings take effect as asked (an adapter's tuning report says whether they did).
+   *
+   * @returns The bounds and warnings; see {@linkcode detectionBound}.
+   */
+  bound(): DetectionBound {
+    const k = this.keepalive;
+    return detectionBound({
+      keepalive: k.enabled
+        ? { idle: k.idleMs, interval: k.intervalMs, count: k.count, userTimeout: k.userTimeoutMs }
+        : false,
+      heartbeat: this.policy.heartbeat,
+      idleTimeout: this.policy.idleTimeout,
+      resolution: this.resolution,
+    });
   }
 
   /** How many connections are tracked (neither dead nor closed). */
@@ -333,7 +387,9 @@ export class LivenessMonitor<C = unknown> {
     } else {
       if (this.#fresh === this.#capacity) {
         if (this.#capacity > SLOT_MASK) {
-          throw new RangeError(`Cannot track more than ${SLOT_MASK + 1} connections in one monitor`);
+          throw new RangeError(
+            `Cannot track more than ${SLOT_MASK + 1} connections in one monitor`,
+          );
         }
         this.#grow(Math.min(this.#capacity * 2, SLOT_MASK + 1));
       }
@@ -782,4 +838,3 @@ export class LivenessMonitor<C = unknown> {
 function defaultOnError(error: unknown, callback: string): void {
   console.error(`socket-liveness: ${callback} threw`, error);
 }
-

@@ -18,7 +18,8 @@ test("parseDuration reads numbers as milliseconds and strings with units", () =>
 test("parseDuration rejects bad input with the option's name and what is allowed", () => {
   assert.throws(() => parseDuration("abc", "heartbeat.interval"), {
     name: "TypeError",
-    message: 'Option "heartbeat.interval" must be a duration like "30s", "1m30s" or "500ms", got "abc"',
+    message:
+      'Option "heartbeat.interval" must be a duration like "30s", "1m30s" or "500ms", got "abc"',
   });
   assert.throws(() => parseDuration("30", "idle"), {
     name: "TypeError",

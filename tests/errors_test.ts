@@ -4,7 +4,8 @@ import * as net from "node:net";
 import { classifyError } from "../mod.ts";
 
 type DenoErrors = Record<string, new (message?: string) => Error>;
-const deno = (globalThis as { Deno?: { errors: DenoErrors; connect(o: object): Promise<unknown> } }).Deno;
+const deno =
+  (globalThis as { Deno?: { errors: DenoErrors; connect(o: object): Promise<unknown> } }).Deno;
 const bun = (globalThis as { Bun?: { connect(o: object): Promise<unknown> } }).Bun;
 
 test("Node error codes map to reasons", () => {
@@ -28,8 +29,14 @@ test("Node error codes map to reasons", () => {
 test("a timeout is user-timeout only with a user timeout set and data in flight", () => {
   const error = Object.assign(new Error("ETIMEDOUT"), { code: "ETIMEDOUT" });
   assert.equal(classifyError(error, { userTimeout: true, dataInFlight: true }), "user-timeout");
-  assert.equal(classifyError(error, { userTimeout: true, dataInFlight: false }), "keepalive-timeout");
-  assert.equal(classifyError(error, { userTimeout: false, dataInFlight: true }), "keepalive-timeout");
+  assert.equal(
+    classifyError(error, { userTimeout: true, dataInFlight: false }),
+    "keepalive-timeout",
+  );
+  assert.equal(
+    classifyError(error, { userTimeout: false, dataInFlight: true }),
+    "keepalive-timeout",
+  );
 });
 
 test("Deno's error classes map by name", () => {
@@ -60,7 +67,10 @@ test("Deno's error classes map by name", () => {
 
 test("Bun's close(socket, err) shape, bare errno, and causes are understood", () => {
   // Bun reports a keepalive timeout only through close(socket, err) with err.code.
-  assert.equal(classifyError({ code: "ETIMEDOUT", errno: -110, syscall: "recv" }), "keepalive-timeout");
+  assert.equal(
+    classifyError({ code: "ETIMEDOUT", errno: -110, syscall: "recv" }),
+    "keepalive-timeout",
+  );
   assert.equal(classifyError({ errno: -104 }), "reset");
   assert.equal(classifyError({ errno: 32 }), "broken-pipe");
   assert.equal(classifyError(new Error("wrapped", { cause: { code: "EPIPE" } })), "broken-pipe");

@@ -82,7 +82,8 @@ test("resolveKeepalive enforces the kernel's limits with specific errors", () =>
   });
   assert.throws(() => resolveKeepalive("30s:5s"), {
     name: "TypeError",
-    message: 'Option "keepalive" must be "on", "off" or "idle:interval:count" like "30s:5s:4", got "30s:5s"',
+    message:
+      'Option "keepalive" must be "on", "off" or "idle:interval:count" like "30s:5s:4", got "30s:5s"',
   });
   assert.throws(() => resolveKeepalive("30s:5s:x"), {
     name: "TypeError",
@@ -102,12 +103,16 @@ test("detectionBound: keepalive alone is idle + interval x count", () => {
 });
 
 test("detectionBound: a user timeout caps keepalive at the first probe at or after it", () => {
-  const a = detectionBound({ keepalive: { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" } });
+  const a = detectionBound({
+    keepalive: { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" },
+  });
   assert.equal(a.idleMs, 3_000);
   assert.equal(a.busyMs, 3_000);
   assert.equal(a.busyBy, "user-timeout");
   // 10 s idle, then probes every 4 s: the first probe timer at or after 15 s is at 18 s.
-  const b = detectionBound({ keepalive: { idle: "10s", interval: "4s", count: 9, userTimeout: "15s" } });
+  const b = detectionBound({
+    keepalive: { idle: "10s", interval: "4s", count: 9, userTimeout: "15s" },
+  });
   assert.equal(b.idleMs, 18_000);
   // A user timeout shorter than the idle time still needs one probe.
   const c = detectionBound({ keepalive: { idle: "10s", interval: "4s", userTimeout: "1s" } });
@@ -145,7 +150,11 @@ test("detectionBound warns about system defaults and a middlebox budget", () => 
   assert.deepEqual([...fine.warnings], []);
   const off = detectionBound({ keepalive: "off" });
   assert.match(off.warnings[0], /^keepalive is off and no heartbeat or idle timeout is set/);
-  const pinged = detectionBound({ keepalive: "off", heartbeat: { interval: "30s", timeout: "10s" }, budget: "350s" });
+  const pinged = detectionBound({
+    keepalive: "off",
+    heartbeat: { interval: "30s", timeout: "10s" },
+    budget: "350s",
+  });
   assert.deepEqual([...pinged.warnings], []);
 });
 

@@ -117,7 +117,9 @@ test("heartbeat: any data answers a ping by default, only acked() when ackOnData
   assert.equal(first.monitor.state(a), "open");
   first.monitor.close();
 
-  const strict = setup({ heartbeat: { interval: "1s", timeout: "1s", send: () => {}, ackOnData: false } });
+  const strict = setup({
+    heartbeat: { interval: "1s", timeout: "1s", send: () => {}, ackOnData: false },
+  });
   const b = strict.monitor.track("b");
   strict.clock.advance(1_100);
   strict.monitor.received(b);
@@ -130,7 +132,9 @@ test("heartbeat: any data answers a ping by default, only acked() when ackOnData
 
 test("heartbeat: received data postpones the ping", () => {
   const pings: string[] = [];
-  const { clock, monitor } = setup({ heartbeat: { interval: "1s", timeout: "1s", send: (c) => pings.push(c) } });
+  const { clock, monitor } = setup({
+    heartbeat: { interval: "1s", timeout: "1s", send: (c) => pings.push(c) },
+  });
   const id = monitor.track("a");
   for (let i = 0; i < 20; i++) {
     clock.advance(900);
@@ -165,7 +169,10 @@ test("errors kill with the classified reason; the error is kept", () => {
     ["error", new Error("something else")],
   ];
   for (const [, error] of cases) monitor.failed(monitor.track("c"), error);
-  assert.deepEqual(log.map((line) => line.replace(/ @.*/, "")), cases.map(([r]) => `c: open -> dead (${r})`));
+  assert.deepEqual(
+    log.map((line) => line.replace(/ @.*/, "")),
+    cases.map(([r]) => `c: open -> dead (${r})`),
+  );
   assert.equal(transitions[0].error, cases[0][1]);
   assert.equal(monitor.size, 0);
   monitor.close();
@@ -226,7 +233,9 @@ test("dead is terminal in every state: inputs after it change nothing", () => {
     monitor.closed(id);
     clock.advance(10_000);
     const deaths = log.filter((line) => line.includes("-> dead") || line.includes("-> closed"));
-    assert.deepEqual(deaths.map((line) => line.replace(/ @.*/, "")), [`${prepare}: ${prepare} -> dead (reset)`]);
+    assert.deepEqual(deaths.map((line) => line.replace(/ @.*/, "")), [
+      `${prepare}: ${prepare} -> dead (reset)`,
+    ]);
     monitor.close();
   }
 });
@@ -272,15 +281,18 @@ test("an id whose slot was reused is ignored", () => {
 test("the driver destroys the dead after onTransition, and may report activity before a deadline", () => {
   const order: string[] = [];
   const active = new Set<string>();
-  let monitorRef: LivenessMonitor<string> | undefined;
+  const refs: { monitor?: LivenessMonitor<string> } = {};
   const driver: Driver<string> = {
     destroy: (c, reason) => order.push(`destroy ${c} ${reason}`),
     sample: (c, id) => {
-      if (active.has(c)) monitorRef!.received(id);
+      if (active.has(c)) refs.monitor!.received(id);
     },
   };
-  const { clock, monitor } = setup({ idleTimeout: "1s", onTransition: (t) => order.push(`transition ${t.context}`) });
-  monitorRef = monitor;
+  const { clock, monitor } = setup({
+    idleTimeout: "1s",
+    onTransition: (t) => order.push(`transition ${t.context}`),
+  });
+  refs.monitor = monitor;
   monitor.track("alive", driver);
   monitor.track("silent", driver);
   active.add("alive");
@@ -331,17 +343,17 @@ test("a throwing callback is reported and the monitor carries on", () => {
 
 test("callbacks may close and track connections while the monitor runs them", () => {
   const ids: ConnectionId[] = [];
-  let monitorRef: LivenessMonitor<string> | undefined;
+  const refs: { monitor?: LivenessMonitor<string> } = {};
   const { clock, log, monitor } = setup({
     idle: "1s",
     onTransition: (t) => {
       if (t.context !== "a" || t.to !== "idle") return;
       // Close the next connection (still on the wheel) and start a new one from inside the tick.
-      monitorRef!.closed(ids[1]);
-      ids.push(monitorRef!.track("late"));
+      refs.monitor!.closed(ids[1]);
+      ids.push(refs.monitor!.track("late"));
     },
   });
-  monitorRef = monitor;
+  refs.monitor = monitor;
   ids.push(monitor.track("a"), monitor.track("b"), monitor.track("c"));
   clock.advance(3_000);
   assert.deepEqual(log, [
@@ -396,7 +408,9 @@ test("the timer runs only while deadlines exist, and close() stops it", () => {
   assert.equal(clock.pending, 1);
   monitor[Symbol.dispose]();
   assert.equal(clock.pending, 0);
-  assert.throws(() => monitor.track("c"), { message: "Cannot track a connection: the monitor is closed" });
+  assert.throws(() => monitor.track("c"), {
+    message: "Cannot track a connection: the monitor is closed",
+  });
   const plain = new LivenessMonitor<string>({ clock });
   plain.track("no deadlines, no timer");
   assert.equal(clock.pending, 0);
@@ -451,21 +465,77 @@ test("a frozen process does not count its own stall against peers", () => {
 
 test("option validation names the option and the allowed range", () => {
   const bad: [MonitorOptions<unknown>, string, string][] = [
-    [{ resolution: 0 }, "RangeError", 'Option "resolution" must be from 1 ms to 60000 ms, got 0 ms'],
-    [{ resolution: "2m" }, "RangeError", 'Option "resolution" must be from 1 ms to 60000 ms, got 120000 ms'],
-    [{ idle: 50 }, "RangeError", 'Option "idle" must be from 100 ms (the resolution) to 2147483647 ms, got 50 ms'],
-    [{ idleTimeout: "30d" }, "RangeError", 'Option "idleTimeout" must be from 100 ms (the resolution) to 2147483647 ms, got 2592000000 ms'],
-    [{ idle: "soon" }, "TypeError", 'Option "idle" must be a duration like "30s", "1m30s" or "500ms", got "soon"'],
-    [{ heartbeat: { interval: "1s" } as never }, "TypeError", 'Option "heartbeat" needs "interval", "timeout" and "send"'],
-    [{ heartbeat: { interval: "1s", timeout: "1s" } as never }, "TypeError", 'Option "heartbeat.send" must be a function, got undefined'],
-    [{ heartbeat: { interval: "1s", timeout: "1s", send: 1 } as never }, "TypeError", 'Option "heartbeat.send" must be a function, got number 1'],
-    [{ heartbeat: { interval: "1s", timeout: 0, send: () => {} } }, "RangeError", 'Option "heartbeat.timeout" must be from 100 ms (the resolution) to 2147483647 ms, got 0 ms'],
-    [{ heartbeat: { interval: "1s", timeout: "1s", send: () => {}, ackOnData: "yes" } as never }, "TypeError", 'Option "heartbeat.ackOnData" must be a boolean, got "yes"'],
+    [
+      { resolution: 0 },
+      "RangeError",
+      'Option "resolution" must be from 1 ms to 60000 ms, got 0 ms',
+    ],
+    [
+      { resolution: "2m" },
+      "RangeError",
+      'Option "resolution" must be from 1 ms to 60000 ms, got 120000 ms',
+    ],
+    [
+      { idle: 50 },
+      "RangeError",
+      'Option "idle" must be from 100 ms (the resolution) to 2147483647 ms, got 50 ms',
+    ],
+    [
+      { idleTimeout: "30d" },
+      "RangeError",
+      'Option "idleTimeout" must be from 100 ms (the resolution) to 2147483647 ms, got 2592000000 ms',
+    ],
+    [
+      { idle: "soon" },
+      "TypeError",
+      'Option "idle" must be a duration like "30s", "1m30s" or "500ms", got "soon"',
+    ],
+    [
+      { heartbeat: { interval: "1s" } as never },
+      "TypeError",
+      'Option "heartbeat" needs "interval", "timeout" and "send"',
+    ],
+    [
+      { heartbeat: { interval: "1s", timeout: "1s" } as never },
+      "TypeError",
+      'Option "heartbeat.send" must be a function, got undefined',
+    ],
+    [
+      { heartbeat: { interval: "1s", timeout: "1s", send: 1 } as never },
+      "TypeError",
+      'Option "heartbeat.send" must be a function, got number 1',
+    ],
+    [
+      { heartbeat: { interval: "1s", timeout: 0, send: () => {} } },
+      "RangeError",
+      'Option "heartbeat.timeout" must be from 100 ms (the resolution) to 2147483647 ms, got 0 ms',
+    ],
+    [
+      { heartbeat: { interval: "1s", timeout: "1s", send: () => {}, ackOnData: "yes" } as never },
+      "TypeError",
+      'Option "heartbeat.ackOnData" must be a boolean, got "yes"',
+    ],
     [{ heartbeat: "1s" as never }, "TypeError", 'Option "heartbeat" must be an object, got "1s"'],
-    [{ onTransition: "log" as never }, "TypeError", 'Option "onTransition" must be a function, got "log"'],
-    [{ clock: {} as never }, "TypeError", 'Option "clock" must be an object with now(), setTimeout() and clearTimeout(), got an object'],
-    [{ keepalive: { count: 0 } }, "RangeError", 'Option "keepalive.count" must be an integer from 1 to 127, got 0'],
-    [{ idleTimout: "1s" } as never, "TypeError", 'Unknown option "idleTimout": expected one of keepalive, idle, idleTimeout, heartbeat, resolution, clock, onTransition, onEnd, onError'],
+    [
+      { onTransition: "log" as never },
+      "TypeError",
+      'Option "onTransition" must be a function, got "log"',
+    ],
+    [
+      { clock: {} as never },
+      "TypeError",
+      'Option "clock" must be an object with now(), setTimeout() and clearTimeout(), got an object',
+    ],
+    [
+      { keepalive: { count: 0 } },
+      "RangeError",
+      'Option "keepalive.count" must be an integer from 1 to 127, got 0',
+    ],
+    [
+      { idleTimout: "1s" } as never,
+      "TypeError",
+      'Unknown option "idleTimout": expected one of keepalive, idle, idleTimeout, heartbeat, resolution, clock, onTransition, onEnd, onError',
+    ],
   ];
   for (const [options, name, message] of bad) {
     assert.throws(() => new LivenessMonitor(options), { name, message }, message);

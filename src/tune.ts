@@ -1,0 +1,302 @@
+/**
+ * Applies keepalive settings to one socket, native API first and `setsockopt` for the rest, and
+ * reports honestly what took effect. Runtime-neutral: adapters hand in the runtime's own setter
+ * and, where they have one, a socket-option backend with a descriptor proven to be the socket's.
+ *
+ * @module
+ */
+
+import { type BoundOptions, type DetectionBound, detectionBound } from "./bound.ts";
+import type { KeepaliveSettings } from "./keepalive.ts";
+import { platformOptions, type SupportedOption } from "./_platform.ts";
+import type { SockoptBackend } from "./_sockopt.ts";
+
+/** The five controls a report covers. */
+export type KeepaliveControl = "keepalive" | "idle" | "interval" | "count" | "userTimeout";
+
+/**
+ * What happened to one control:
+ * - `applied`: set as asked (`value` read back with `getsockopt` when `verified`);
+ * - `adjusted`: set, but the kernel or runtime holds another value than asked (`note` says why);
+ * - `unsupported`: asked, but could not be set here (`note` says why);
+ * - `system`: not asked; the system's value stays (`value` when it could be read).
+ */
+export type ControlStatus = "applied" | "adjusted" | "unsupported" | "system";
+
+/** One control's outcome. Times are in milliseconds, `keepalive` is a boolean. */
+export interface ControlReport {
+  /** The outcome. */
+  readonly status: ControlStatus;
+  /** What was asked (`undefined`: nothing, the system's value stays). */
+  readonly asked: number | boolean | undefined;
+  /** What is in force, when known. */
+  readonly value: number | boolean | undefined;
+  /** Whether `value` was read back from the kernel. */
+  readonly verified: boolean;
+  /** Which path set it. */
+  readonly via: "native" | "setsockopt" | undefined;
+  /** Why it is adjusted or unsupported. */
+  readonly note?: string;
+}
+
+/** The honest account of what tuning one socket achieved. */
+export interface TuningReport {
+  /** SO_KEEPALIVE. */
+  readonly keepalive: ControlReport;
+  /** TCP_KEEPIDLE. */
+  readonly idle: ControlReport;
+  /** TCP_KEEPINTVL. */
+  readonly interval: ControlReport;
+  /** TCP_KEEPCNT. */
+  readonly count: ControlReport;
+  /** TCP_USER_TIMEOUT. */
+  readonly userTimeout: ControlReport;
+  /** The `setsockopt` backend used (`"koffi"`, `"deno-ffi"`, `"bun-ffi"`), if any. */
+  readonly backend: string | undefined;
+  /** Why `setsockopt` was not available, if it was not. */
+  readonly unavailable: string | undefined;
+  /** Worst-case detection times from what is in force (unknown values count as Linux defaults). */
+  readonly bound: DetectionBound;
+}
+
+/** The runtime's own keepalive API for one socket, as an adapter describes it. */
+export interface NativeKeepalive {
+  /** Whether the runtime's API sets the idle time (in whole seconds). */
+  readonly idle: boolean;
+  /** Whether it sets the probe interval. */
+  readonly interval: boolean;
+  /** Whether it sets the probe count. */
+  readonly count: boolean;
+  /**
+   * Calls the runtime's API. Values it cannot set are `undefined`; times are whole seconds in ms.
+   */
+  set(
+    enable: boolean,
+    idleMs: number | undefined,
+    intervalMs: number | undefined,
+    count: number | undefined,
+  ): void;
+  /** What the runtime itself sets that was not asked for, e.g. "Node 20 fixes the interval at 1 s". */
+  readonly sideEffects?: Partial<Record<"interval" | "count", number>>;
+}
+
+/** What an adapter knows about one socket. */
+export interface TuneTarget {
+  /** The runtime's own keepalive API, where it has one. */
+  readonly native?: NativeKeepalive;
+  /** A `setsockopt` backend and the socket's descriptor (proven to be this socket's). */
+  readonly sockopt?: { readonly backend: SockoptBackend; readonly fd: number };
+  /** Why there is no `setsockopt` path (e.g. "Deno needs --allow-ffi"). */
+  readonly unavailable?: string;
+}
+
+const LINUX = platformOptions("linux")!;
+const OPTIONS: Record<KeepaliveControl, SupportedOption> = {
+  keepalive: LINUX.keepAlive as SupportedOption,
+  idle: LINUX.keepIdle as SupportedOption,
+  interval: LINUX.keepInterval as SupportedOption,
+  count: LINUX.keepCount as SupportedOption,
+  userTimeout: LINUX.userTimeout as SupportedOption,
+};
+const CONTROLS: readonly KeepaliveControl[] = [
+  "keepalive",
+  "idle",
+  "interval",
+  "count",
+  "userTimeout",
+];
+
+/**
+ * Applies keepalive settings to one socket and reports what took effect.
+ *
+ * The runtime's API goes first, for what it can set; then, where a backend is at hand, every
+ * control is read back with `getsockopt` and whatever differs from what was asked is set with
+ * `setsockopt` and read back again. Without a backend, what only `setsockopt` could set is
+ * reported `unsupported`, with the reason. Never throws for a socket that refuses an option: the
+ * report says so.
+ *
+ * @param settings Validated settings (e.g. `monitor.keepalive`).
+ * @param target The runtime's API and the socket-option path for this socket.
+ * @param policy Application deadlines in force, for the detection bound (e.g. `monitor.policy`).
+ * @returns The report.
+ *
+ * @example Report for a runtime that can only switch keepalive on
+ * ```ts
+ * import { resolveKeepalive } from "./keepalive.ts";
+ * import { tuneKeepalive } from "./tune.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const report = tuneKeepalive(resolveKeepalive("2s:1s:3"), {
+ *   native: { idle: false, interval: false, count: false, set() {} },
+ *   unavailable: "Deno needs --allow-ffi",
+ * });
+ * assert.equal(report.keepalive.status, "applied");
+ * assert.equal(report.idle.status, "unsupported");
+ * assert.equal(report.idle.note, "Deno needs --allow-ffi");
+ * ```
+ */
+export function tuneKeepalive(
+  settings: KeepaliveSettings,
+  target: TuneTarget,
+  policy: Pick<BoundOptions, "heartbeat" | "idleTimeout" | "resolution"> = {},
+): TuningReport {
+  const asked: Record<KeepaliveControl, number | boolean | undefined> = {
+    keepalive: settings.enabled,
+    idle: settings.enabled ? settings.idleMs : undefined,
+    interval: settings.enabled ? settings.intervalMs : undefined,
+    count: settings.enabled ? settings.count : undefined,
+    userTimeout: settings.userTimeoutMs,
+  };
+  const native = target.native;
+  const byNative = new Set<KeepaliveControl>();
+  const notes: Partial<Record<KeepaliveControl, string>> = {};
+  if (native !== undefined) {
+    const idle = native.idle ? settings.idleMs : undefined;
+    const interval = native.interval ? settings.intervalMs : undefined;
+    const count = native.count ? settings.count : undefined;
+    try {
+      native.set(settings.enabled, idle, interval, count);
+      byNative.add("keepalive");
+      if (settings.enabled && idle !== undefined) byNative.add("idle");
+      if (settings.enabled && interval !== undefined) byNative.add("interval");
+      if (settings.enabled && count !== undefined) byNative.add("count");
+    } catch (error) {
+      notes.keepalive = `the runtime's setKeepAlive failed: ${(error as Error)?.message ?? error}`;
+    }
+  }
+
+  const reports = {} as Record<KeepaliveControl, ControlReport>;
+  const sockopt = target.sockopt;
+  if (sockopt !== undefined) {
+    const { backend, fd } = sockopt;
+    const read = (control: KeepaliveControl): number | boolean | undefined => {
+      try {
+        return fromKernel(
+          control,
+          backend.getInt(fd, OPTIONS[control].level, OPTIONS[control].option),
+        );
+      } catch (error) {
+        notes[control] ??= (error as Error).message;
+        return undefined;
+      }
+    };
+    for (const control of CONTROLS) {
+      const want = asked[control];
+      let value = read(control);
+      let via: ControlReport["via"] = byNative.has(control) ? "native" : undefined;
+      if (want !== undefined && value !== want) {
+        try {
+          const option = OPTIONS[control];
+          backend.setInt(fd, option.level, option.option, toKernel(control, want));
+          via = "setsockopt";
+        } catch (error) {
+          notes[control] ??= (error as Error).message;
+        }
+        value = read(control);
+      }
+      reports[control] = outcome(control, want, value, value !== undefined, via, notes[control]);
+    }
+  } else {
+    const why = target.unavailable ?? "no setsockopt path for this socket";
+    for (const control of CONTROLS) {
+      const want = asked[control];
+      if (byNative.has(control)) {
+        reports[control] = outcome(control, want, want, false, "native", undefined);
+      } else if (want === undefined) {
+        const side = control === "interval" || control === "count"
+          ? native?.sideEffects?.[control]
+          : undefined;
+        reports[control] = outcome(control, undefined, side, false, undefined, undefined);
+      } else {
+        reports[control] = {
+          status: "unsupported",
+          asked: want,
+          value: undefined,
+          verified: false,
+          via: undefined,
+          note: notes[control] ?? why,
+        };
+      }
+    }
+  }
+
+  const effective = (control: KeepaliveControl): number | undefined => {
+    const value = reports[control].value;
+    if (typeof value === "number") return value;
+    const side = control === "interval" || control === "count"
+      ? native?.sideEffects?.[control]
+      : undefined;
+    return side;
+  };
+  const on = reports.keepalive.value !== false &&
+    (reports.keepalive.value === true || settings.enabled);
+  const bound = detectionBound({
+    heartbeat: policy.heartbeat,
+    idleTimeout: policy.idleTimeout,
+    resolution: policy.resolution,
+    keepalive: on
+      ? {
+        // Unknown values stay undefined: the bound takes the system's and warns about them.
+        idle: effective("idle"),
+        interval: effective("interval"),
+        count: effective("count"),
+        userTimeout: effective("userTimeout"),
+      }
+      : false,
+  });
+  return Object.freeze({
+    ...reports,
+    backend: sockopt?.backend.name,
+    unavailable: sockopt === undefined ? target.unavailable : undefined,
+    bound,
+  });
+}
+
+function outcome(
+  control: KeepaliveControl,
+  asked: number | boolean | undefined,
+  value: number | boolean | undefined,
+  verified: boolean,
+  via: ControlReport["via"],
+  note: string | undefined,
+): ControlReport {
+  if (asked === undefined) {
+    return { status: "system", asked, value, verified, via: undefined };
+  }
+  if (value === undefined) {
+    return {
+      status: "unsupported",
+      asked,
+      value,
+      verified,
+      via: undefined,
+      note: note ?? "could not be read back",
+    };
+  }
+  if (value === asked) return { status: "applied", asked, value, verified, via };
+  return {
+    status: "adjusted",
+    asked,
+    value,
+    verified,
+    via,
+    note: note ?? `asked ${show(control, asked)}, the kernel holds ${show(control, value)}`,
+  };
+}
+
+function show(control: KeepaliveControl, value: number | boolean): string {
+  if (typeof value === "boolean") return value ? "on" : "off";
+  return control === "count" ? String(value) : `${value} ms`;
+}
+
+function toKernel(control: KeepaliveControl, value: number | boolean): number {
+  if (control === "keepalive") return value ? 1 : 0;
+  if (control === "idle" || control === "interval") return Math.ceil((value as number) / 1000);
+  return value as number;
+}
+
+function fromKernel(control: KeepaliveControl, value: number): number | boolean {
+  if (control === "keepalive") return value !== 0;
+  if (control === "idle" || control === "interval") return value * 1000;
+  return value;
+}

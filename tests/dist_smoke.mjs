@@ -1,0 +1,35 @@
+// Smoke test of the built package as npm users get it: every export subpath is imported through the
+// package's own name (a self-reference, so the "exports" map is what resolves it) on the oldest Node
+// we support. Run after `npm run build` with `node --test tests/dist_smoke.mjs tests/dist_smoke.cjs`.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+const subpaths = Object.keys(pkg.exports).filter((subpath) => subpath !== "./package.json");
+const specifier = (subpath) => subpath === "." ? pkg.name : `${pkg.name}${subpath.slice(1)}`;
+
+for (const subpath of subpaths) {
+  test(`import "${specifier(subpath)}" exposes functions`, async () => {
+    const mod = await import(specifier(subpath));
+    const functions = Object.keys(mod).filter((name) => typeof mod[name] === "function");
+    assert.ok(functions.length > 0, `${specifier(subpath)} exports no function`);
+  });
+
+  test(`import and require of "${specifier(subpath)}" export the same names`, async () => {
+    const esm = await import(specifier(subpath));
+    const cjs = require(specifier(subpath));
+    assert.deepEqual(Object.keys(cjs).sort(), Object.keys(esm).sort());
+  });
+}
+
+test("package.json is exported", () => {
+  assert.equal(require(`${pkg.name}/package.json`).version, pkg.version);
+});
+
+test("the ESM build works: a duration parses", async () => {
+  const { parseDuration } = await import(pkg.name);
+  assert.equal(parseDuration("1m30s", "interval"), 90_000);
+});
