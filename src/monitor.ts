@@ -5,26 +5,34 @@
  */
 
 import { type DetectionBound, detectionBound } from "./bound.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import { type Duration, parseDuration } from "./duration.ts";
+import type { Clock } from "./clock.ts";
+import type { Duration } from "./duration.ts";
 import { classifyError, type DeathReason } from "./errors.ts";
-import { type KeepaliveSettings, type KeepaliveSpec, resolveKeepalive } from "./keepalive.ts";
-import { describe, functionOrUndefined, knownKeys, objectOrUndefined } from "./_validate.ts";
+import type { KeepaliveSettings, KeepaliveSpec } from "./keepalive.ts";
+import { phi, phiCrossing } from "./phi.ts";
+import type { MonitorStats } from "./stats.ts";
+import { type Config, parseOptions } from "./_options.ts";
+import { Buckets, DETECT_BOUNDS, RTT_BOUNDS } from "./_histogram.ts";
 
 /**
  * Where a connection stands.
  * - `open`: traffic or proof of life recently.
  * - `idle`: nothing received for the `idle` period (reported, not acted on).
  * - `probing`: a heartbeat ping is out and its answer is awaited.
+ * - `suspect`: φ (the accrual failure detector) passed its threshold: reported, not killed.
  * - `dead`: declared dead, with a {@linkcode DeathReason}. Terminal.
- * - `closed`: ended in order by this side. Terminal.
+ * - `closed`: ended in order by this side, or by a max-idle / max-age policy. Terminal.
  */
-export type ConnectionState = "open" | "idle" | "probing" | "dead" | "closed";
+export type ConnectionState = "open" | "idle" | "probing" | "suspect" | "dead" | "closed";
+
+/** Why a max-idle or max-age policy closes a connection. */
+export type DrainReason = "max-idle" | "max-age";
 
 /** Why a connection changed state: a {@linkcode DeathReason}, or one of the ordinary causes. */
 export type TransitionReason =
   | DeathReason
-  /** Data arrived after a quiet period. */
+  | DrainReason
+  /** Data arrived after a quiet period or a suspicion. */
   | "activity"
   /** Nothing was received for the `idle` period. */
   | "reader-idle"
@@ -32,6 +40,8 @@ export type TransitionReason =
   | "ping-sent"
   /** The ping was answered (by {@linkcode LivenessMonitor.acked}, or by any data). */
   | "ack"
+  /** φ passed the suspicion threshold. */
+  | "suspected"
   /** This side closed the connection ({@linkcode LivenessMonitor.closed}). */
   | "local-close";
 
@@ -53,6 +63,23 @@ export interface Transition<C> {
   readonly error?: unknown;
 }
 
+/** Which direction was idle (Netty's `IdleStateEvent`). */
+export type IdleKind = "reader" | "writer" | "all";
+
+/** An idle event, as given to `onIdle`: repeated every period while the idleness lasts. */
+export interface IdleEvent<C> {
+  /** The connection's id. */
+  readonly id: ConnectionId;
+  /** The context given to {@linkcode LivenessMonitor.track}. */
+  readonly context: C;
+  /** Reader idle (nothing received), writer idle (nothing sent) or all idle (neither). */
+  readonly kind: IdleKind;
+  /** Whether this is the first event since the last activity of that kind. */
+  readonly first: boolean;
+  /** When, by the monitor's clock. */
+  readonly at: number;
+}
+
 /**
  * A tracked connection's id. Ids of connections that have ended are ignored by every input, so an
  * event that arrives late cannot touch a connection that reused the slot.
@@ -69,6 +96,35 @@ export interface HeartbeatOptions<C> {
   send: (context: C, id: ConnectionId) => void;
   /** Whether any received data answers a ping (default `true`); otherwise only `acked()` does. */
   ackOnData?: boolean;
+  /** Spread each interval by up to ± this fraction (0 to 0.5, default 0) so pings do not align. */
+  jitter?: number;
+  /**
+   * Return `false` to skip a ping for now, e.g. when no call is in flight (gRPC's
+   * `permit_without_calls = false`). Asked again one interval later.
+   */
+  when?: (context: C, id: ConnectionId) => boolean;
+}
+
+/** φ accrual suspicion (Akka's defaults), fed by heartbeat answers and {@linkcode LivenessMonitor.beat}. */
+export interface SuspicionOptions {
+  /** φ at which a connection becomes `suspect` (default 8). */
+  threshold?: number;
+  /** Inter-arrival samples kept per connection, 2 to 10,000 (default 100; 4 bytes each). */
+  maxSamples?: number;
+  /** Floor of the standard deviation (default 100 ms). */
+  minStdDeviation?: Duration;
+  /** Added to the mean: a pause that is not suspicious (default 0). */
+  acceptablePause?: Duration;
+  /** The interval assumed before the first sample (default 1 s). */
+  firstHeartbeatEstimate?: Duration;
+}
+
+/** Server-side ping enforcement (gRPC's): a peer that pings too often gets strikes. */
+export interface PingEnforcementOptions {
+  /** The shortest permitted time between the peer's pings. */
+  minInterval: Duration;
+  /** Strikes allowed before `onTooManyPings` (default 2, as gRPC). Data flowing resets them. */
+  maxStrikes?: number;
 }
 
 /**
@@ -76,8 +132,11 @@ export interface HeartbeatOptions<C> {
  * how to report activity the monitor did not see as it happened.
  */
 export interface Driver<C> {
-  /** Closes a connection the monitor declared dead. Called after `onTransition`. */
-  destroy(context: C, reason: DeathReason, error: unknown): void;
+  /**
+   * Closes a connection the monitor declared dead, or one a max-idle / max-age policy ends after its
+   * grace period. Called after `onTransition`.
+   */
+  destroy(context: C, reason: DeathReason | DrainReason, error: unknown): void;
   /**
    * Called when one of the connection's deadlines is reached, before the monitor acts on it: an
    * adapter that counts bytes instead of hooking every read reports activity here.
@@ -92,66 +151,47 @@ export interface MonitorOptions<C> {
    * See {@linkcode KeepaliveSpec}.
    */
   keepalive?: KeepaliveSpec;
-  /** Report `idle` when nothing was received for this long (Netty's reader idle). */
+  /** Report `idle` (and reader-idle events) when nothing was received for this long. */
   idle?: Duration;
+  /** Writer-idle events when nothing was sent for this long (Netty's writer idle). */
+  writerIdle?: Duration;
+  /** All-idle events when nothing was sent or received for this long (Netty's all idle). */
+  allIdle?: Duration;
   /** Declare `dead` (reason `idle-timeout`) when nothing was sent or received for this long. */
   idleTimeout?: Duration;
+  /** Close gracefully after no traffic for this long (gRPC's max connection idle). */
+  maxIdle?: Duration;
+  /** Close gracefully after this lifetime, spread by ± `maxAgeJitter` (gRPC's max connection age). */
+  maxAge?: Duration;
+  /** Spread of `maxAge`, a fraction from 0 to 0.5 (default 0.1: ±10%). */
+  maxAgeJitter?: number;
+  /** After `onDrain`, how long a max-idle / max-age connection may finish before it is closed. */
+  grace?: Duration;
   /** Application heartbeat. */
   heartbeat?: HeartbeatOptions<C>;
+  /** φ accrual suspicion; `true` for Akka's defaults. */
+  suspicion?: SuspicionOptions | true;
+  /** Limits on the peer's own pings, reported through `onTooManyPings`. */
+  pingEnforcement?: PingEnforcementOptions;
   /** Scheduler tick, from 1 ms to 60 s (default 100 ms): deadlines fire on ticks, never early. */
   resolution?: Duration;
   /** Time and timers (default: the system clock with unref'd timers). */
   clock?: Clock;
+  /** Random numbers in [0, 1) for jitter (default `Math.random`). */
+  random?: () => number;
   /** Called on every state change. */
   onTransition?: (transition: Transition<C>) => void;
   /** Called when the peer ended its side (FIN): not a death, but no ping can be answered after it. */
   onEnd?: (context: C, id: ConnectionId) => void;
+  /** Called on reader, writer and all idle events. */
+  onIdle?: (event: IdleEvent<C>) => void;
+  /** Called when max-idle or max-age asks the connection to wind down (e.g. send GOAWAY). */
+  onDrain?: (context: C, id: ConnectionId, reason: DrainReason) => void;
+  /** Called when the peer's pings exceeded the enforcement strikes (gRPC: "too_many_pings"). */
+  onTooManyPings?: (context: C, id: ConnectionId) => void;
   /** Called when a user callback throws (default: `console.error`). The monitor carries on. */
   onError?: (error: unknown, callback: string) => void;
 }
-
-// State codes in the store. FREE marks an unused slot; DEAD and above are terminal.
-const FREE = 0;
-const OPEN = 1;
-const IDLE = 2;
-const PROBING = 3;
-const DEAD = 4;
-const CLOSED = 5;
-const STATE_NAMES: readonly ConnectionState[] = [
-  "closed",
-  "open",
-  "idle",
-  "probing",
-  "dead",
-  "closed",
-];
-
-// Flag bits.
-const IN_WHEEL = 1;
-const ENDED = 2;
-const SENT_LAST = 4; // something was sent since the peer last sent anything
-const PING_OUT = 8;
-
-const SLOT_BITS = 24;
-const SLOT_MASK = (1 << SLOT_BITS) - 1;
-const MAX_GEN = 127; // ids stay positive small integers
-const WHEEL_SIZE = 1024;
-const WHEEL_MASK = WHEEL_SIZE - 1;
-const MAX_DURATION_MS = 2_147_483_647;
-const NEVER = 0xffffffff;
-
-const OPTION_KEYS = [
-  "keepalive",
-  "idle",
-  "idleTimeout",
-  "heartbeat",
-  "resolution",
-  "clock",
-  "onTransition",
-  "onEnd",
-  "onError",
-] as const;
-const HEARTBEAT_KEYS = ["interval", "timeout", "send", "ackOnData"] as const;
 
 /** The application deadlines a monitor enforces, in milliseconds (for detection bounds). */
 export interface MonitorPolicy {
@@ -177,7 +217,55 @@ export interface ConnectionInfo {
   readonly pingOutstanding: boolean;
   /** Whether the peer has ended its side. */
   readonly ended: boolean;
+  /** Whether a max-idle / max-age policy is winding the connection down. */
+  readonly draining: boolean;
 }
+
+// State codes in the store. FREE marks an unused slot; DEAD and above are terminal.
+const FREE = 0;
+const OPEN = 1;
+const IDLE = 2;
+const PROBING = 3;
+const SUSPECT = 4;
+const DEAD = 5;
+const CLOSED = 6;
+const STATE_NAMES: readonly ConnectionState[] = [
+  "closed",
+  "open",
+  "idle",
+  "probing",
+  "suspect",
+  "dead",
+  "closed",
+];
+
+// Flag bits.
+const IN_WHEEL = 1;
+const ENDED = 2;
+const SENT_LAST = 4; // something was sent since the peer last sent anything
+const PING_OUT = 8;
+const READER_FIRED = 16; // an idle event of that kind fired at some point (see #firedAt)
+const WRITER_FIRED = 32;
+const ALL_FIRED = 64;
+const DRAINING = 128;
+
+const SLOT_BITS = 24;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+const MAX_GEN = 127; // ids stay positive small integers
+const WHEEL_SIZE = 1024;
+const WHEEL_MASK = WHEEL_SIZE - 1;
+const NEVER = 0xffffffff;
+const REASONS: readonly DeathReason[] = [
+  "keepalive-timeout",
+  "user-timeout",
+  "heartbeat-timeout",
+  "idle-timeout",
+  "reset",
+  "broken-pipe",
+  "unreachable",
+  "refused",
+  "error",
+];
 
 /**
  * Tracks the liveness of many connections on one shared timer.
@@ -186,7 +274,8 @@ export interface ConnectionInfo {
  * the current tick into a typed array and allocate nothing. Deadlines live on a timing wheel that is
  * visited lazily: a tick looks only at the connections whose deadline may have come, and re-files
  * those that were active since. A tick late by more than a second (the process itself was frozen)
- * does not count against peers: the monitor's clock skips the stall.
+ * does not count against peers: the monitor's clock skips the stall. Features that are not
+ * configured allocate nothing per connection.
  *
  * Callback order for a death: `onTransition`, then the driver's `destroy`.
  *
@@ -223,24 +312,18 @@ export class LivenessMonitor<C = unknown> {
   /** The application deadlines in force, in milliseconds. */
   readonly policy: MonitorPolicy;
 
+  #cfg: Config;
   #clock: Clock;
   #origin: number;
   #tick = 0; // never wraps; the store keeps its low 32 bits and ages are taken modulo 2^32
   #timer: unknown = undefined;
   #inTick = false;
   #closed = false;
-
-  #idleTicks: number;
-  #idleTimeoutTicks: number;
-  #pingTicks: number;
-  #pingTimeoutTicks: number;
-  #send: ((context: C, id: ConnectionId) => void) | undefined;
-  #ackOnData: boolean;
-  #onTransition: ((transition: Transition<C>) => void) | undefined;
-  #onEnd: ((context: C, id: ConnectionId) => void) | undefined;
+  #hasDeadlines: boolean;
+  #stallTicks: number;
   #onError: (error: unknown, callback: string) => void;
 
-  // The store: one entry per slot.
+  // The store: one entry per slot. Optional features get arrays only when configured.
   #capacity = 0;
   #state = new Uint8Array(0);
   #flags = new Uint8Array(0);
@@ -248,10 +331,25 @@ export class LivenessMonitor<C = unknown> {
   #driverOf = new Uint8Array(0);
   #lastIn = new Uint32Array(0);
   #lastOut = new Uint32Array(0);
-  #pingAt = new Uint32Array(0);
   #next = new Int32Array(0);
   #contexts: (C | undefined)[] = [];
-  #drivers: Driver<C>[] = [];
+  #pingAt = new Uint32Array(0); // heartbeat: tick of the outstanding ping
+  #pingMs = new Float64Array(0); // heartbeat: clock time of the outstanding ping (round trips)
+  #pingWait = new Uint32Array(0); // heartbeat with jitter: this connection's next interval in ticks
+  #firedAt = new Uint32Array(0); // idle events: 3 entries per slot (reader, writer, all)
+  #ageDue = new Uint32Array(0); // max age: tick at which the connection is too old
+  #drainAt = new Uint32Array(0); // max idle / age: tick at which winding down began
+  #drainWhy = new Uint8Array(0); // 1 = max-idle, 2 = max-age
+  #beatMs = new Float64Array(0); // suspicion: clock time of the last arrival
+  #sum = new Float64Array(0); // suspicion: sum of the samples
+  #sumSq = new Float64Array(0); // suspicion: sum of their squares
+  #samples = new Float32Array(0); // suspicion: maxSamples per slot, a ring
+  #sampleCount = new Uint16Array(0);
+  #sampleHead = new Uint16Array(0);
+  #suspectAt = new Uint32Array(0); // suspicion: tick at which φ passes the threshold
+  #peerPingAt = new Uint32Array(0); // enforcement: tick of the peer's last ping
+  #strikes = new Uint8Array(0);
+  #drivers: (Driver<C> | undefined)[] = [undefined];
   #driverIndex = new Map<Driver<C>, number>();
 
   #freeHead = -1;
@@ -260,8 +358,15 @@ export class LivenessMonitor<C = unknown> {
   #inWheel = 0;
   #wheel = new Int32Array(WHEEL_SIZE).fill(-1); // bucket heads
   #tails = new Int32Array(WHEEL_SIZE); // bucket tails, so a bucket runs in the order it was filled
-  #hasDeadlines: boolean;
-  #stallTicks: number;
+
+  // Statistics.
+  #stateCount = new Float64Array(7);
+  #tracked = 0;
+  #closedCount = 0;
+  #pings = 0;
+  #deaths = new Map<DeathReason, number>(REASONS.map((reason) => [reason, 0]));
+  #detect = new Buckets(DETECT_BOUNDS);
+  #rtt = new Buckets(RTT_BOUNDS);
 
   /**
    * Creates a monitor. Nothing runs until a connection is tracked.
@@ -271,73 +376,28 @@ export class LivenessMonitor<C = unknown> {
    * @throws {RangeError} When an option is out of range.
    */
   constructor(options: MonitorOptions<C> = {}) {
-    const opts = objectOrUndefined(options, "") ?? {};
-    knownKeys(opts, "", OPTION_KEYS);
-    this.keepalive = resolveKeepalive(opts.keepalive);
-    const resolution = opts.resolution === undefined
-      ? 100
-      : parseDuration(opts.resolution, "resolution");
-    if (!(resolution >= 1 && resolution <= 60_000)) {
-      throw new RangeError(
-        `Option "resolution" must be from 1 ms to 60000 ms, got ${resolution} ms`,
-      );
-    }
-    this.resolution = resolution;
-    this.#stallTicks = Math.max(10, Math.ceil(1000 / resolution));
-    const clock = opts.clock ?? systemClock;
-    if (
-      typeof clock !== "object" || clock === null || typeof (clock as Clock).now !== "function" ||
-      typeof (clock as Clock).setTimeout !== "function" ||
-      typeof (clock as Clock).clearTimeout !== "function"
-    ) {
-      throw new TypeError(
-        `Option "clock" must be an object with now(), setTimeout() and clearTimeout(), got ${
-          describe(clock)
-        }`,
-      );
-    }
-    this.#clock = clock as Clock;
-    this.#idleTicks = this.#ticks(opts.idle, "idle");
-    this.#idleTimeoutTicks = this.#ticks(opts.idleTimeout, "idleTimeout");
-    const heartbeat = objectOrUndefined(opts.heartbeat, "heartbeat");
-    if (heartbeat !== undefined) {
-      knownKeys(heartbeat, "heartbeat", HEARTBEAT_KEYS);
-      if (heartbeat.interval === undefined || heartbeat.timeout === undefined) {
-        throw new TypeError(`Option "heartbeat" needs "interval", "timeout" and "send"`);
-      }
-      this.#pingTicks = this.#ticks(heartbeat.interval, "heartbeat.interval");
-      this.#pingTimeoutTicks = this.#ticks(heartbeat.timeout, "heartbeat.timeout");
-      this.#send = functionOrUndefined(heartbeat.send, "heartbeat.send");
-      if (this.#send === undefined) {
-        throw new TypeError(`Option "heartbeat.send" must be a function, got undefined`);
-      }
-      if (heartbeat.ackOnData !== undefined && typeof heartbeat.ackOnData !== "boolean") {
-        throw new TypeError(
-          `Option "heartbeat.ackOnData" must be a boolean, got ${describe(heartbeat.ackOnData)}`,
-        );
-      }
-      this.#ackOnData = heartbeat.ackOnData !== false;
-    } else {
-      this.#pingTicks = 0;
-      this.#pingTimeoutTicks = 0;
-      this.#ackOnData = true;
-    }
-    this.#onTransition = functionOrUndefined(opts.onTransition, "onTransition");
-    this.#onEnd = functionOrUndefined(opts.onEnd, "onEnd");
-    this.#onError = functionOrUndefined(opts.onError, "onError") ?? defaultOnError;
-    const ms = (ticks: number) => ticks > 0 ? ticks * resolution : undefined;
+    const cfg = parseOptions(options);
+    this.#cfg = cfg;
+    this.keepalive = cfg.keepalive;
+    this.resolution = cfg.resolution;
+    this.#clock = cfg.clock;
+    this.#onError = cfg.onError ?? defaultOnError;
+    this.#stallTicks = Math.max(10, Math.ceil(1000 / cfg.resolution));
+    const ms = (ticks: number) => ticks > 0 ? ticks * cfg.resolution : undefined;
     this.policy = Object.freeze({
-      idle: ms(this.#idleTicks),
-      idleTimeout: ms(this.#idleTimeoutTicks),
-      heartbeat: this.#pingTicks > 0
+      idle: ms(cfg.idle),
+      idleTimeout: ms(cfg.idleTimeout),
+      heartbeat: cfg.ping > 0
         ? Object.freeze({
-          interval: this.#pingTicks * resolution,
-          timeout: this.#pingTimeoutTicks * resolution,
+          interval: Math.ceil(cfg.ping * (1 + cfg.pingJitter)) * cfg.resolution,
+          timeout: cfg.pingTimeout * cfg.resolution,
         })
         : undefined,
-      resolution,
+      resolution: cfg.resolution,
     });
-    this.#hasDeadlines = this.#idleTicks > 0 || this.#idleTimeoutTicks > 0 || this.#pingTicks > 0;
+    this.#hasDeadlines = cfg.idle > 0 || cfg.writerIdle > 0 || cfg.allIdle > 0 ||
+      cfg.idleTimeout > 0 || cfg.maxIdle > 0 || cfg.maxAge > 0 || cfg.ping > 0 ||
+      cfg.phi !== undefined;
     this.#origin = this.#clock.now();
     this.#grow(64);
   }
@@ -376,8 +436,7 @@ export class LivenessMonitor<C = unknown> {
    */
   track(context: C, driver?: Driver<C>): ConnectionId {
     if (this.#closed) throw new Error("Cannot track a connection: the monitor is closed");
-    let driverIndex = 0;
-    if (driver !== undefined) driverIndex = this.#registerDriver(driver);
+    const driverIndex = driver === undefined ? 0 : this.#registerDriver(driver);
     // The timer runs while connections are tracked; when it sleeps the wheel is empty and the
     // stale tick can move to now.
     if (this.#timer === undefined && !this.#inTick) this.#tick = this.#currentTick();
@@ -396,17 +455,34 @@ export class LivenessMonitor<C = unknown> {
       slot = this.#fresh++;
       this.#gen[slot] = 1;
     }
+    const cfg = this.#cfg;
+    const tick = this.#tick;
     this.#state[slot] = OPEN;
     this.#flags[slot] = 0;
     this.#driverOf[slot] = driverIndex;
-    this.#lastIn[slot] = this.#tick;
-    this.#lastOut[slot] = this.#tick;
-    this.#pingAt[slot] = 0;
+    this.#lastIn[slot] = tick;
+    this.#lastOut[slot] = tick;
     this.#next[slot] = -1;
     this.#contexts[slot] = context;
+    if (cfg.pingJitter > 0) this.#pingWait[slot] = this.#jittered(cfg.ping, cfg.pingJitter);
+    if (cfg.maxAge > 0) this.#ageDue[slot] = tick + this.#jittered(cfg.maxAge, cfg.maxAgeJitter);
+    if (cfg.phi !== undefined) {
+      this.#sampleCount[slot] = 0;
+      this.#sampleHead[slot] = 0;
+      this.#sum[slot] = 0;
+      this.#sumSq[slot] = 0;
+      this.#beatMs[slot] = this.#clock.now();
+      this.#planSuspicion(slot);
+    }
+    if (cfg.enforcement !== undefined) {
+      this.#strikes[slot] = 0;
+      this.#peerPingAt[slot] = tick - cfg.enforcement.minInterval - 1;
+    }
     this.#live++;
+    this.#tracked++;
+    this.#stateCount[OPEN]++;
     const wait = this.#evaluate(slot);
-    if (wait !== NEVER) this.#insert(slot, wait);
+    if (wait !== NEVER && this.#state[slot] < DEAD) this.#insert(slot, wait);
     if (this.#hasDeadlines && this.#timer === undefined && !this.#inTick) this.#schedule();
     return (this.#gen[slot] << SLOT_BITS) | slot;
   }
@@ -437,16 +513,62 @@ export class LivenessMonitor<C = unknown> {
   }
 
   /**
-   * The peer answered a heartbeat ping (counts as received data too).
+   * The peer answered a heartbeat ping (counts as received data too, and as an arrival for φ).
    *
    * @param id The connection's id.
    */
   acked(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS) return;
+    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return;
     this.#lastIn[slot] = this.#tick;
     this.#flags[slot] &= ~SENT_LAST;
+    if (this.#cfg.phi !== undefined) this.#arrival(slot);
     this.#wake(slot, true);
+  }
+
+  /**
+   * The peer sent a heartbeat of its own (counts as received data, and as an arrival for φ).
+   *
+   * @param id The connection's id.
+   */
+  beat(id: ConnectionId): void {
+    const slot = id & SLOT_MASK;
+    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return;
+    if (this.#cfg.phi !== undefined) this.#arrival(slot);
+    this.received(id);
+  }
+
+  /**
+   * The peer pinged us. With `pingEnforcement`, a ping sooner than `minInterval` after the previous
+   * one, with no data in between, is a strike; past `maxStrikes`, `onTooManyPings` is called (the
+   * user may then close with gRPC's "too_many_pings"). Counts as received data.
+   *
+   * @param id The connection's id.
+   * @returns `false` when this ping exceeded the strikes, `true` otherwise.
+   */
+  pinged(id: ConnectionId): boolean {
+    const slot = id & SLOT_MASK;
+    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return true;
+    const enforcement = this.#cfg.enforcement;
+    let allowed = true;
+    if (enforcement !== undefined) {
+      const tick = this.#tick;
+      const sincePing = (tick - this.#peerPingAt[slot]) >>> 0;
+      // Data in either direction since the previous ping resets the strikes, as in gRPC.
+      const flowed = ((tick - this.#lastOut[slot]) >>> 0) < sincePing ||
+        ((tick - this.#lastIn[slot]) >>> 0) < sincePing;
+      if (flowed) this.#strikes[slot] = 0;
+      if (sincePing < enforcement.minInterval && this.#strikes[slot] < 255) {
+        this.#strikes[slot]++;
+        if (this.#strikes[slot] > enforcement.maxStrikes) {
+          allowed = false;
+          this.#call("onTooManyPings", this.#cfg.onTooManyPings, this.#contexts[slot], id);
+        }
+      }
+      this.#peerPingAt[slot] = tick;
+    }
+    this.received(id);
+    return allowed;
   }
 
   /**
@@ -459,13 +581,7 @@ export class LivenessMonitor<C = unknown> {
     if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return;
     if (this.#flags[slot] & ENDED) return;
     this.#flags[slot] |= ENDED;
-    if (this.#onEnd !== undefined) {
-      try {
-        this.#onEnd(this.#contexts[slot] as C, id);
-      } catch (error) {
-        this.#report(error, "onEnd");
-      }
-    }
+    this.#call("onEnd", this.#cfg.onEnd, this.#contexts[slot], id);
   }
 
   /**
@@ -525,6 +641,61 @@ export class LivenessMonitor<C = unknown> {
       lastSent: this.#timeOf(this.#lastOut[slot]),
       pingOutstanding: (flags & PING_OUT) !== 0,
       ended: (flags & ENDED) !== 0,
+      draining: (flags & DRAINING) !== 0,
+    };
+  }
+
+  /**
+   * φ of a connection now: how unlikely its current silence is, given the arrivals seen so far.
+   *
+   * @param id The connection's id.
+   * @returns φ, or `undefined` without `suspicion` or for an unknown id.
+   */
+  phi(id: ConnectionId): number | undefined {
+    const slot = id & SLOT_MASK;
+    const settings = this.#cfg.phi;
+    if (settings === undefined || this.#gen[slot] !== id >>> SLOT_BITS) return undefined;
+    if (this.#state[slot] === FREE) return undefined;
+    const [mean, sd] = this.#distribution(slot);
+    return phi(this.#clock.now() - this.#beatMs[slot], mean, sd);
+  }
+
+  /**
+   * A snapshot of the monitor's statistics: connections per state, deaths by reason, time-to-detect
+   * and heartbeat round-trip histograms, and the options in force.
+   *
+   * @returns The snapshot (see `toPrometheus` for the text exposition).
+   */
+  stats(): MonitorStats {
+    const deaths = {} as Record<DeathReason, number>;
+    for (const [reason, count] of this.#deaths) deaths[reason] = count;
+    const cfg = this.#cfg;
+    const k = this.keepalive;
+    const ms = (ticks: number) => ticks > 0 ? ticks * cfg.resolution : null;
+    return {
+      states: {
+        open: this.#stateCount[OPEN],
+        idle: this.#stateCount[IDLE],
+        probing: this.#stateCount[PROBING],
+        suspect: this.#stateCount[SUSPECT],
+      },
+      tracked: this.#tracked,
+      closed: this.#closedCount,
+      deaths,
+      pings: this.#pings,
+      timeToDetect: this.#detect.snapshot(),
+      heartbeatRtt: this.#rtt.snapshot(),
+      options: {
+        resolution: cfg.resolution,
+        idle: ms(cfg.idle),
+        idleTimeout: ms(cfg.idleTimeout),
+        heartbeatInterval: ms(cfg.ping),
+        heartbeatTimeout: ms(cfg.pingTimeout),
+        keepaliveIdle: k.enabled ? k.idleMs ?? null : null,
+        keepaliveInterval: k.enabled ? k.intervalMs ?? null : null,
+        keepaliveCount: k.enabled ? k.count ?? null : null,
+        userTimeout: k.userTimeoutMs ?? null,
+      },
     };
   }
 
@@ -542,6 +713,7 @@ export class LivenessMonitor<C = unknown> {
     this.#live = 0;
     this.#inWheel = 0;
     this.#wheel.fill(-1);
+    this.#stateCount.fill(0);
   }
 
   /** Same as {@linkcode LivenessMonitor.close}, for `using`. */
@@ -551,17 +723,6 @@ export class LivenessMonitor<C = unknown> {
 
   // ---- scheduler ----
 
-  #ticks(value: unknown, option: string): number {
-    if (value === undefined) return 0;
-    const ms = parseDuration(value, option);
-    if (ms < this.resolution || ms > MAX_DURATION_MS) {
-      throw new RangeError(
-        `Option "${option}" must be from ${this.resolution} ms (the resolution) to ${MAX_DURATION_MS} ms, got ${ms} ms`,
-      );
-    }
-    return Math.ceil(ms / this.resolution);
-  }
-
   #currentTick(): number {
     return Math.floor((this.#clock.now() - this.#origin) / this.resolution);
   }
@@ -569,6 +730,12 @@ export class LivenessMonitor<C = unknown> {
   #timeOf(tick: number): number {
     // The store keeps ticks modulo 2^32: the most recent tick with these low bits.
     return this.#origin + (this.#tick - ((this.#tick - tick) >>> 0)) * this.resolution;
+  }
+
+  #jittered(ticks: number, jitter: number): number {
+    if (jitter === 0) return ticks;
+    const spread = ticks * jitter * (2 * this.#cfg.random() - 1);
+    return Math.max(1, Math.round(ticks + spread));
   }
 
   #insert(slot: number, wait: number): void {
@@ -664,56 +831,183 @@ export class LivenessMonitor<C = unknown> {
 
   /** Acts on whatever is due for a live slot; returns ticks until the next deadline, or NEVER. */
   #evaluate(slot: number): number {
+    const cfg = this.#cfg;
     const tick = this.#tick;
     let wait = NEVER;
-    const flags = this.#flags[slot];
     const sinceIn = (tick - this.#lastIn[slot]) >>> 0;
+    const sinceOut = (tick - this.#lastOut[slot]) >>> 0;
+    const quiet = sinceIn < sinceOut ? sinceIn : sinceOut;
     // A deadline d ticks after an input fires at d + 1 ticks: the input may have come late in its tick.
-    if (this.#idleTimeoutTicks > 0) {
-      const sinceOut = (tick - this.#lastOut[slot]) >>> 0;
-      const quiet = sinceIn < sinceOut ? sinceIn : sinceOut;
-      const left = this.#idleTimeoutTicks + 1 - quiet;
+    if (cfg.idleTimeout > 0) {
+      const left = cfg.idleTimeout + 1 - quiet;
       if (left <= 0) {
         this.#terminate(slot, DEAD, "idle-timeout", undefined);
         return NEVER;
       }
       if (left < wait) wait = left;
     }
-    if (this.#pingTicks > 0 && (flags & ENDED) === 0) {
-      if (flags & PING_OUT) {
-        const left = this.#pingTimeoutTicks + 1 - ((tick - this.#pingAt[slot]) >>> 0);
-        if (left <= 0) {
-          this.#terminate(slot, DEAD, "heartbeat-timeout", undefined);
-          return NEVER;
-        }
-        if (left < wait) wait = left;
-      } else {
-        const left = this.#pingTicks + 1 - sinceIn;
-        if (left <= 0) {
+    if (cfg.ping > 0 && (this.#flags[slot] & PING_OUT) !== 0) {
+      const left = cfg.pingTimeout + 1 - ((tick - this.#pingAt[slot]) >>> 0);
+      if (left <= 0) {
+        this.#terminate(slot, DEAD, "heartbeat-timeout", undefined);
+        return NEVER;
+      }
+      if (left < wait) wait = left;
+    }
+    if (cfg.maxIdle > 0 || cfg.maxAge > 0) {
+      const left = this.#drainStep(slot, quiet);
+      if (this.#state[slot] >= DEAD) return NEVER;
+      if (left < wait) wait = left;
+    }
+    if (cfg.ping > 0 && (this.#flags[slot] & (PING_OUT | ENDED)) === 0) {
+      const interval = cfg.pingJitter > 0 ? this.#pingWait[slot] : cfg.ping;
+      const left = interval + 1 - sinceIn;
+      if (left <= 0) {
+        const allowed = cfg.when === undefined ||
+          this.#ask(cfg.when, slot) !== false;
+        if (this.#state[slot] >= DEAD) return NEVER;
+        if (allowed) {
           this.#ping(slot);
           if (this.#state[slot] >= DEAD) return NEVER;
-          const timeout = this.#pingTimeoutTicks + 1;
-          if (timeout < wait) wait = timeout;
-        } else if (left < wait) wait = left;
-      }
+          if (cfg.pingTimeout + 1 < wait) wait = cfg.pingTimeout + 1;
+        } else if (interval < wait) wait = interval;
+      } else if (left < wait) wait = left;
     }
-    if (this.#idleTicks > 0 && this.#state[slot] === OPEN) {
-      const left = this.#idleTicks + 1 - sinceIn;
-      if (left <= 0) this.#transition(slot, IDLE, "reader-idle");
-      else if (left < wait) wait = left;
+    if (cfg.phi !== undefined && this.#state[slot] !== SUSPECT) {
+      const left = (this.#suspectAt[slot] - tick) | 0;
+      if (left <= 0) {
+        this.#transition(slot, SUSPECT, "suspected");
+        if (this.#state[slot] >= DEAD) return NEVER;
+      } else if (left < wait) wait = left;
+    }
+    if (cfg.idle > 0) {
+      const left = this.#idleEvent(slot, "reader", READER_FIRED, 0, cfg.idle, sinceIn);
+      if (this.#state[slot] >= DEAD) return NEVER;
+      if (left < wait) wait = left;
+    }
+    if (cfg.writerIdle > 0) {
+      const left = this.#idleEvent(slot, "writer", WRITER_FIRED, 1, cfg.writerIdle, sinceOut);
+      if (this.#state[slot] >= DEAD) return NEVER;
+      if (left < wait) wait = left;
+    }
+    if (cfg.allIdle > 0) {
+      const left = this.#idleEvent(slot, "all", ALL_FIRED, 2, cfg.allIdle, quiet);
+      if (this.#state[slot] >= DEAD) return NEVER;
+      if (left < wait) wait = left;
     }
     return wait;
+  }
+
+  /** Fires an idle event when due (Netty-style: again every period while idle); returns the wait. */
+  #idleEvent(
+    slot: number,
+    kind: IdleKind,
+    bit: number,
+    index: number,
+    period: number,
+    since: number,
+  ): number {
+    const at = slot * 3 + index;
+    const sinceFired = (this.#tick - this.#firedAt[at]) >>> 0;
+    // Fired since the last activity of that kind? (Activity in the tick of a firing came after it.)
+    const repeat = (this.#flags[slot] & bit) !== 0 && sinceFired < since;
+    const left = repeat ? period - sinceFired : period + 1 - since;
+    if (left > 0) return left;
+    this.#firedAt[at] = this.#tick;
+    this.#flags[slot] |= bit;
+    if (kind === "reader" && this.#state[slot] === OPEN) {
+      this.#transition(slot, IDLE, "reader-idle");
+      if (this.#state[slot] >= DEAD) return NEVER;
+    }
+    const onIdle = this.#cfg.onIdle as ((event: IdleEvent<C>) => void) | undefined;
+    if (onIdle !== undefined) {
+      const event: IdleEvent<C> = {
+        id: (this.#gen[slot] << SLOT_BITS) | slot,
+        context: this.#contexts[slot] as C,
+        kind,
+        first: !repeat,
+        at: this.#clock.now(),
+      };
+      try {
+        onIdle(event);
+      } catch (error) {
+        this.#report(error, "onIdle");
+      }
+    }
+    return period;
+  }
+
+  /** Max idle and max age: ask to wind down, then close after the grace period. */
+  #drainStep(slot: number, quiet: number): number {
+    const cfg = this.#cfg;
+    const tick = this.#tick;
+    if (this.#flags[slot] & DRAINING) {
+      const left = cfg.grace - ((tick - this.#drainAt[slot]) >>> 0);
+      if (left > 0) return left;
+      const reason: DrainReason = this.#drainWhy[slot] === 1 ? "max-idle" : "max-age";
+      this.#terminate(slot, CLOSED, reason, undefined);
+      return NEVER;
+    }
+    let wait = NEVER;
+    let why = 0;
+    if (cfg.maxIdle > 0) {
+      const left = cfg.maxIdle + 1 - quiet;
+      if (left <= 0) why = 1;
+      else wait = left;
+    }
+    if (why === 0 && cfg.maxAge > 0) {
+      const left = (this.#ageDue[slot] - tick) | 0;
+      if (left <= 0) why = 2;
+      else if (left < wait) wait = left;
+    }
+    if (why === 0) return wait;
+    this.#flags[slot] |= DRAINING;
+    this.#drainAt[slot] = tick;
+    this.#drainWhy[slot] = why;
+    const reason: DrainReason = why === 1 ? "max-idle" : "max-age";
+    this.#call(
+      "onDrain",
+      this.#cfg.onDrain,
+      this.#contexts[slot],
+      (this.#gen[slot] << SLOT_BITS) | slot,
+      reason,
+    );
+    if (this.#state[slot] >= DEAD) return NEVER;
+    if (cfg.grace === 0) {
+      this.#terminate(slot, CLOSED, reason, undefined);
+      return NEVER;
+    }
+    return cfg.grace;
   }
 
   #ping(slot: number): void {
     this.#flags[slot] |= PING_OUT;
     this.#pingAt[slot] = this.#tick;
-    this.#transition(slot, PROBING, "ping-sent");
-    if (this.#state[slot] !== PROBING) return;
+    this.#pingMs[slot] = this.#clock.now();
+    this.#pings++;
+    if (this.#cfg.pingJitter > 0) {
+      this.#pingWait[slot] = this.#jittered(this.#cfg.ping, this.#cfg.pingJitter);
+    }
+    const state = this.#state[slot];
+    if (state === OPEN || state === IDLE) this.#transition(slot, PROBING, "ping-sent");
+    if (this.#state[slot] >= DEAD) return;
+    const send = this.#cfg.send as (context: C, id: ConnectionId) => void;
     try {
-      this.#send!(this.#contexts[slot] as C, (this.#gen[slot] << SLOT_BITS) | slot);
+      send(this.#contexts[slot] as C, (this.#gen[slot] << SLOT_BITS) | slot);
     } catch (error) {
       this.#report(error, "heartbeat.send");
+    }
+  }
+
+  #ask(when: (context: never, id: number) => boolean, slot: number): boolean {
+    try {
+      return (when as (context: C, id: ConnectionId) => boolean)(
+        this.#contexts[slot] as C,
+        (this.#gen[slot] << SLOT_BITS) | slot,
+      );
+    } catch (error) {
+      this.#report(error, "heartbeat.when");
+      return true;
     }
   }
 
@@ -722,11 +1016,12 @@ export class LivenessMonitor<C = unknown> {
     const state = this.#state[slot];
     if (state >= DEAD || state === FREE) return;
     if (this.#flags[slot] & PING_OUT) {
-      if (!ack && !this.#ackOnData) return;
+      if (!ack && !this.#cfg.ackOnData) return;
       this.#flags[slot] &= ~PING_OUT;
+      this.#rtt.observe(this.#clock.now() - this.#pingMs[slot]);
     }
     if (state === PROBING) this.#transition(slot, OPEN, "ack");
-    else if (state === IDLE) this.#transition(slot, OPEN, "activity");
+    else if (state === IDLE || state === SUSPECT) this.#transition(slot, OPEN, "activity");
     // A slot outside the wheel (everything was NEVER) may have a deadline again.
     if ((this.#flags[slot] & IN_WHEEL) === 0 && this.#state[slot] < DEAD) {
       const wait = this.#evaluate(slot);
@@ -734,9 +1029,73 @@ export class LivenessMonitor<C = unknown> {
     }
   }
 
+  // ---- suspicion ----
+
+  /** Records an arrival: the interval since the previous one becomes a sample. */
+  #arrival(slot: number): void {
+    const settings = this.#cfg.phi!;
+    const now = this.#clock.now();
+    const interval = now - this.#beatMs[slot];
+    this.#beatMs[slot] = now;
+    const max = settings.maxSamples;
+    const head = this.#sampleHead[slot];
+    const count = this.#sampleCount[slot];
+    let at: number;
+    if (count === max) {
+      // The ring is full: the oldest sample makes room.
+      at = slot * max + head;
+      const old = this.#samples[at];
+      this.#sum[slot] -= old;
+      this.#sumSq[slot] -= old * old;
+      this.#sampleHead[slot] = (head + 1) % max;
+    } else {
+      at = slot * max + (head + count) % max;
+      this.#sampleCount[slot] = count + 1;
+    }
+    this.#samples[at] = interval;
+    const stored = this.#samples[at]; // as rounded to 32 bits, so removing it later is exact
+    this.#sum[slot] += stored;
+    this.#sumSq[slot] += stored * stored;
+    this.#planSuspicion(slot);
+  }
+
+  /** Mean (plus acceptable pause) and standard deviation (at least the minimum) of the samples. */
+  #distribution(slot: number): [number, number] {
+    const settings = this.#cfg.phi!;
+    const count = this.#sampleCount[slot];
+    let mean: number;
+    let variance: number;
+    if (count === 0) {
+      // Akka's bootstrap: the first estimate, with a quarter of it as standard deviation.
+      mean = settings.firstEstimateMs;
+      variance = (mean / 4) ** 2;
+    } else {
+      mean = this.#sum[slot] / count;
+      variance = Math.max(0, this.#sumSq[slot] / count - mean * mean);
+    }
+    return [
+      mean + settings.acceptablePauseMs,
+      Math.max(Math.sqrt(variance), settings.minStdDeviationMs),
+    ];
+  }
+
+  /** The tick at which φ passes the threshold, if nothing arrives before. */
+  #planSuspicion(slot: number): void {
+    const settings = this.#cfg.phi!;
+    const [mean, sd] = this.#distribution(slot);
+    const crossing = phiCrossing(settings.threshold, mean, sd);
+    const at = this.#beatMs[slot] + crossing;
+    this.#suspectAt[slot] = this.#tick +
+      Math.max(1, Math.ceil((at - this.#clock.now()) / this.resolution));
+  }
+
+  // ---- transitions ----
+
   #transition(slot: number, to: number, reason: TransitionReason): void {
     const from = this.#state[slot];
     this.#state[slot] = to;
+    this.#stateCount[from]--;
+    this.#stateCount[to]++;
     this.#emit(slot, from, to, reason, undefined);
   }
 
@@ -744,14 +1103,21 @@ export class LivenessMonitor<C = unknown> {
     const from = this.#state[slot];
     const context = this.#contexts[slot] as C;
     this.#state[slot] = to;
+    this.#stateCount[from]--;
     this.#flags[slot] &= ~PING_OUT;
     this.#live--;
-    this.#emit(slot, from, to, reason, error);
     if (to === DEAD) {
+      this.#deaths.set(reason as DeathReason, (this.#deaths.get(reason as DeathReason) ?? 0) + 1);
+      this.#detect.observe(this.#clock.now() - this.#timeOf(this.#lastIn[slot]));
+    } else {
+      this.#closedCount++;
+    }
+    this.#emit(slot, from, to, reason, error);
+    if (to === DEAD || reason === "max-idle" || reason === "max-age") {
       const driver = this.#drivers[this.#driverOf[slot]];
       if (driver !== undefined) {
         try {
-          driver.destroy(context, reason as DeathReason, error);
+          driver.destroy(context, reason as DeathReason | DrainReason, error);
         } catch (caught) {
           this.#report(caught, "driver.destroy");
         }
@@ -772,7 +1138,8 @@ export class LivenessMonitor<C = unknown> {
   }
 
   #emit(slot: number, from: number, to: number, reason: TransitionReason, error: unknown): void {
-    if (this.#onTransition === undefined) return;
+    const onTransition = this.#cfg.onTransition as ((t: Transition<C>) => void) | undefined;
+    if (onTransition === undefined) return;
     const transition: Transition<C> = {
       id: (this.#gen[slot] << SLOT_BITS) | slot,
       context: this.#contexts[slot] as C,
@@ -783,9 +1150,22 @@ export class LivenessMonitor<C = unknown> {
       ...(error === undefined ? {} : { error }),
     };
     try {
-      this.#onTransition(transition);
+      onTransition(transition);
     } catch (caught) {
       this.#report(caught, "onTransition");
+    }
+  }
+
+  #call(
+    name: string,
+    callback: ((...args: never[]) => void) | undefined,
+    ...args: unknown[]
+  ): void {
+    if (callback === undefined) return;
+    try {
+      (callback as (...args: unknown[]) => void)(...args);
+    } catch (error) {
+      this.#report(error, name);
     }
   }
 
@@ -803,7 +1183,6 @@ export class LivenessMonitor<C = unknown> {
     if (driver === null || typeof driver !== "object" || typeof driver.destroy !== "function") {
       throw new TypeError(`Argument "driver" must be an object with a destroy() function`);
     }
-    if (this.#drivers.length === 0) this.#drivers.push(undefined as unknown as Driver<C>);
     if (this.#drivers.length > 255) throw new RangeError(`Cannot register more than 255 drivers`);
     this.#drivers.push(driver);
     this.#driverIndex.set(driver, this.#drivers.length - 1);
@@ -811,26 +1190,50 @@ export class LivenessMonitor<C = unknown> {
   }
 
   #grow(capacity: number): void {
-    const grow8 = (a: Uint8Array) => {
-      const b = new Uint8Array(capacity);
-      b.set(a);
-      return b;
+    const cfg = this.#cfg;
+    const grow = <
+      T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float32Array | Float64Array,
+    >(
+      array: T,
+      per = 1,
+    ): T => {
+      const bigger = new (array.constructor as new (length: number) => T)(capacity * per);
+      bigger.set(array);
+      return bigger;
     };
-    const grow32 = (a: Uint32Array) => {
-      const b = new Uint32Array(capacity);
-      b.set(a);
-      return b;
-    };
-    this.#state = grow8(this.#state);
-    this.#flags = grow8(this.#flags);
-    this.#gen = grow8(this.#gen);
-    this.#driverOf = grow8(this.#driverOf);
-    this.#lastIn = grow32(this.#lastIn);
-    this.#lastOut = grow32(this.#lastOut);
-    if (this.#pingTicks > 0) this.#pingAt = grow32(this.#pingAt);
-    const next = new Int32Array(capacity);
-    next.set(this.#next);
-    this.#next = next;
+    this.#state = grow(this.#state);
+    this.#flags = grow(this.#flags);
+    this.#gen = grow(this.#gen);
+    this.#driverOf = grow(this.#driverOf);
+    this.#lastIn = grow(this.#lastIn);
+    this.#lastOut = grow(this.#lastOut);
+    this.#next = grow(this.#next);
+    if (cfg.ping > 0) {
+      this.#pingAt = grow(this.#pingAt);
+      this.#pingMs = grow(this.#pingMs);
+      if (cfg.pingJitter > 0) this.#pingWait = grow(this.#pingWait);
+    }
+    if (cfg.idle > 0 || cfg.writerIdle > 0 || cfg.allIdle > 0) {
+      this.#firedAt = grow(this.#firedAt, 3);
+    }
+    if (cfg.maxAge > 0) this.#ageDue = grow(this.#ageDue);
+    if (cfg.maxIdle > 0 || cfg.maxAge > 0) {
+      this.#drainAt = grow(this.#drainAt);
+      this.#drainWhy = grow(this.#drainWhy);
+    }
+    if (cfg.phi !== undefined) {
+      this.#beatMs = grow(this.#beatMs);
+      this.#sum = grow(this.#sum);
+      this.#sumSq = grow(this.#sumSq);
+      this.#samples = grow(this.#samples, cfg.phi.maxSamples);
+      this.#sampleCount = grow(this.#sampleCount);
+      this.#sampleHead = grow(this.#sampleHead);
+      this.#suspectAt = grow(this.#suspectAt);
+    }
+    if (cfg.enforcement !== undefined) {
+      this.#peerPingAt = grow(this.#peerPingAt);
+      this.#strikes = grow(this.#strikes);
+    }
     this.#capacity = capacity;
   }
 }

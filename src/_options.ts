@@ -1,0 +1,239 @@
+// Validation of the monitor's options into deadlines counted in ticks.
+
+import type { Clock } from "./clock.ts";
+import { systemClock } from "./clock.ts";
+import { parseDuration } from "./duration.ts";
+import { type KeepaliveSettings, resolveKeepalive } from "./keepalive.ts";
+import {
+  describe,
+  functionOrUndefined,
+  integerIn,
+  knownKeys,
+  objectOrUndefined,
+} from "./_validate.ts";
+
+const MAX_DURATION_MS = 2_147_483_647;
+
+const OPTION_KEYS = [
+  "keepalive",
+  "idle",
+  "writerIdle",
+  "allIdle",
+  "idleTimeout",
+  "maxIdle",
+  "maxAge",
+  "maxAgeJitter",
+  "grace",
+  "heartbeat",
+  "suspicion",
+  "pingEnforcement",
+  "resolution",
+  "clock",
+  "random",
+  "onTransition",
+  "onEnd",
+  "onIdle",
+  "onDrain",
+  "onTooManyPings",
+  "onError",
+] as const;
+const HEARTBEAT_KEYS = ["interval", "timeout", "send", "ackOnData", "jitter", "when"] as const;
+const SUSPICION_KEYS = [
+  "threshold",
+  "maxSamples",
+  "minStdDeviation",
+  "acceptablePause",
+  "firstHeartbeatEstimate",
+] as const;
+const ENFORCEMENT_KEYS = ["minInterval", "maxStrikes"] as const;
+
+/** The validated options; durations as ticks (0 = off) unless named `…Ms`. */
+export interface Config {
+  keepalive: KeepaliveSettings;
+  resolution: number;
+  clock: Clock;
+  random: () => number;
+  idle: number;
+  writerIdle: number;
+  allIdle: number;
+  idleTimeout: number;
+  maxIdle: number;
+  maxAge: number;
+  maxAgeJitter: number;
+  grace: number;
+  ping: number;
+  pingTimeout: number;
+  pingJitter: number;
+  ackOnData: boolean;
+  send: ((context: never, id: number) => void) | undefined;
+  when: ((context: never, id: number) => boolean) | undefined;
+  phi: {
+    threshold: number;
+    maxSamples: number;
+    minStdDeviationMs: number;
+    acceptablePauseMs: number;
+    firstEstimateMs: number;
+  } | undefined;
+  enforcement: { minInterval: number; maxStrikes: number } | undefined;
+  onTransition: ((transition: never) => void) | undefined;
+  onEnd: ((context: never, id: number) => void) | undefined;
+  onIdle: ((event: never) => void) | undefined;
+  onDrain: ((context: never, id: number, reason: never) => void) | undefined;
+  onTooManyPings: ((context: never, id: number) => void) | undefined;
+  onError: ((error: unknown, callback: string) => void) | undefined;
+}
+
+/** Validates monitor options; throws TypeError/RangeError naming the option. */
+export function parseOptions(options: unknown): Config {
+  const opts = objectOrUndefined(options, "options") ?? {};
+  knownKeys(opts, "", OPTION_KEYS);
+  const resolution = opts.resolution === undefined
+    ? 100
+    : parseDuration(opts.resolution, "resolution");
+  if (!(resolution >= 1 && resolution <= 60_000)) {
+    throw new RangeError(`Option "resolution" must be from 1 ms to 60000 ms, got ${resolution} ms`);
+  }
+  const ticks = (value: unknown, option: string): number => {
+    if (value === undefined) return 0;
+    const ms = parseDuration(value, option);
+    if (ms < resolution || ms > MAX_DURATION_MS) {
+      throw new RangeError(
+        `Option "${option}" must be from ${resolution} ms (the resolution) to ${MAX_DURATION_MS} ms, got ${ms} ms`,
+      );
+    }
+    return Math.ceil(ms / resolution);
+  };
+  const clock = opts.clock ?? systemClock;
+  if (
+    typeof clock !== "object" || clock === null || typeof (clock as Clock).now !== "function" ||
+    typeof (clock as Clock).setTimeout !== "function" ||
+    typeof (clock as Clock).clearTimeout !== "function"
+  ) {
+    throw new TypeError(
+      `Option "clock" must be an object with now(), setTimeout() and clearTimeout(), got ${
+        describe(clock)
+      }`,
+    );
+  }
+  const config: Config = {
+    keepalive: resolveKeepalive(opts.keepalive),
+    resolution,
+    clock: clock as Clock,
+    random: functionOrUndefined(opts.random, "random") ?? Math.random,
+    idle: ticks(opts.idle, "idle"),
+    writerIdle: ticks(opts.writerIdle, "writerIdle"),
+    allIdle: ticks(opts.allIdle, "allIdle"),
+    idleTimeout: ticks(opts.idleTimeout, "idleTimeout"),
+    maxIdle: ticks(opts.maxIdle, "maxIdle"),
+    maxAge: ticks(opts.maxAge, "maxAge"),
+    maxAgeJitter: fraction(opts.maxAgeJitter, "maxAgeJitter", 0.1),
+    grace: 0,
+    ping: 0,
+    pingTimeout: 0,
+    pingJitter: 0,
+    ackOnData: true,
+    send: undefined,
+    when: undefined,
+    phi: undefined,
+    enforcement: undefined,
+    onTransition: functionOrUndefined(opts.onTransition, "onTransition"),
+    onEnd: functionOrUndefined(opts.onEnd, "onEnd"),
+    onIdle: functionOrUndefined(opts.onIdle, "onIdle"),
+    onDrain: functionOrUndefined(opts.onDrain, "onDrain"),
+    onTooManyPings: functionOrUndefined(opts.onTooManyPings, "onTooManyPings"),
+    onError: functionOrUndefined(opts.onError, "onError"),
+  };
+  if (opts.grace !== undefined) {
+    const ms = parseDuration(opts.grace, "grace");
+    if (ms > MAX_DURATION_MS) {
+      throw new RangeError(
+        `Option "grace" must be from 0 ms to ${MAX_DURATION_MS} ms, got ${ms} ms`,
+      );
+    }
+    config.grace = Math.ceil(ms / resolution);
+  }
+  const heartbeat = objectOrUndefined(opts.heartbeat, "heartbeat");
+  if (heartbeat !== undefined) {
+    knownKeys(heartbeat, "heartbeat", HEARTBEAT_KEYS);
+    if (heartbeat.interval === undefined || heartbeat.timeout === undefined) {
+      throw new TypeError(`Option "heartbeat" needs "interval", "timeout" and "send"`);
+    }
+    config.ping = ticks(heartbeat.interval, "heartbeat.interval");
+    config.pingTimeout = ticks(heartbeat.timeout, "heartbeat.timeout");
+    config.send = functionOrUndefined(heartbeat.send, "heartbeat.send");
+    if (config.send === undefined) {
+      throw new TypeError(`Option "heartbeat.send" must be a function, got undefined`);
+    }
+    if (heartbeat.ackOnData !== undefined && typeof heartbeat.ackOnData !== "boolean") {
+      throw new TypeError(
+        `Option "heartbeat.ackOnData" must be a boolean, got ${describe(heartbeat.ackOnData)}`,
+      );
+    }
+    config.ackOnData = heartbeat.ackOnData !== false;
+    config.pingJitter = fraction(heartbeat.jitter, "heartbeat.jitter", 0);
+    config.when = functionOrUndefined(heartbeat.when, "heartbeat.when");
+  }
+  const suspicion = opts.suspicion === true ? {} : objectOrUndefined(opts.suspicion, "suspicion");
+  if (suspicion !== undefined) {
+    knownKeys(suspicion, "suspicion", SUSPICION_KEYS);
+    const threshold = suspicion.threshold ?? 8;
+    if (typeof threshold !== "number" || !(threshold > 0 && threshold <= 100)) {
+      throw new RangeError(
+        `Option "suspicion.threshold" must be a number above 0 and at most 100, got ${
+          describe(threshold)
+        }`,
+      );
+    }
+    const positive = (value: unknown, option: string, fallback: number): number => {
+      const ms = value === undefined ? fallback : parseDuration(value, option);
+      if (ms > MAX_DURATION_MS) {
+        throw new RangeError(
+          `Option "${option}" must be from 0 ms to ${MAX_DURATION_MS} ms, got ${ms} ms`,
+        );
+      }
+      return ms;
+    };
+    const minStdDeviationMs = positive(suspicion.minStdDeviation, "suspicion.minStdDeviation", 100);
+    if (minStdDeviationMs <= 0) {
+      throw new RangeError(
+        `Option "suspicion.minStdDeviation" must be above 0 ms, got ${minStdDeviationMs} ms`,
+      );
+    }
+    config.phi = {
+      threshold,
+      maxSamples: suspicion.maxSamples === undefined
+        ? 100
+        : integerIn(suspicion.maxSamples, "suspicion.maxSamples", 2, 10_000),
+      minStdDeviationMs,
+      acceptablePauseMs: positive(suspicion.acceptablePause, "suspicion.acceptablePause", 0),
+      firstEstimateMs: Math.max(
+        1,
+        positive(suspicion.firstHeartbeatEstimate, "suspicion.firstHeartbeatEstimate", 1_000),
+      ),
+    };
+  }
+  const enforcement = objectOrUndefined(opts.pingEnforcement, "pingEnforcement");
+  if (enforcement !== undefined) {
+    knownKeys(enforcement, "pingEnforcement", ENFORCEMENT_KEYS);
+    if (enforcement.minInterval === undefined) {
+      throw new TypeError(`Option "pingEnforcement" needs "minInterval"`);
+    }
+    config.enforcement = {
+      minInterval: ticks(enforcement.minInterval, "pingEnforcement.minInterval"),
+      maxStrikes: enforcement.maxStrikes === undefined
+        ? 2
+        : integerIn(enforcement.maxStrikes, "pingEnforcement.maxStrikes", 0, 255),
+    };
+  }
+  return config;
+}
+
+function fraction(value: unknown, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= 0 && value <= 0.5)) {
+    throw new RangeError(
+      `Option "${option}" must be a fraction from 0 to 0.5, got ${describe(value)}`,
+    );
+  }
+  return value;
+}

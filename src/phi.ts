@@ -1,0 +1,65 @@
+/**
+ * The φ accrual failure detector (Hayashibara et al., 2004), as Akka computes it: φ expresses how
+ * unlikely the current silence is, given the inter-arrival times seen so far. φ = 1 means about a
+ * 10% chance the peer is still alive, 2 about 1%, 8 about 10⁻⁸ — with Akka's defaults a peer is
+ * suspected at φ 8.
+ *
+ * @module
+ */
+
+/**
+ * φ for a silence of `elapsed` milliseconds, given the mean and standard deviation of the
+ * inter-arrival times. Uses the logistic approximation of the normal distribution's tail that
+ * Akka uses: `y = (elapsed − mean) / sd`, `e = exp(−y (1.5976 + 0.070566 y²))`, then
+ * `φ = −log10(e / (1 + e))` when `elapsed > mean`, else `−log10(1 − 1 / (1 + e))`.
+ *
+ * @param elapsed Milliseconds since the last arrival.
+ * @param mean Mean inter-arrival time in milliseconds (acceptable pause already added).
+ * @param stdDeviation Standard deviation in milliseconds (minimum already applied), > 0.
+ * @returns φ, 0 or more.
+ *
+ * @example φ grows with silence
+ * ```ts
+ * import { phi } from "./phi.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(phi(1000, 1000, 100) < 1);
+ * assert.ok(phi(2000, 1000, 100) > 8);
+ * ```
+ */
+export function phi(elapsed: number, mean: number, stdDeviation: number): number {
+  const y = (elapsed - mean) / stdDeviation;
+  const e = Math.exp(-y * (1.5976 + 0.070566 * y * y));
+  const value = elapsed > mean ? -Math.log10(e / (1 + e)) : -Math.log10(1 - 1 / (1 + e));
+  return value > 0 ? value : 0;
+}
+
+/**
+ * The silence, in milliseconds, after which φ reaches `threshold`: φ grows with silence, so the
+ * crossing is found by bisection to 0.1 ms.
+ *
+ * @param threshold The φ to reach, > 0.
+ * @param mean Mean inter-arrival time in milliseconds.
+ * @param stdDeviation Standard deviation in milliseconds, > 0.
+ * @returns Milliseconds of silence at which φ ≥ `threshold`.
+ *
+ * @example When does φ reach 8?
+ * ```ts
+ * import { phi, phiCrossing } from "./phi.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const at = phiCrossing(8, 1000, 100);
+ * assert.ok(phi(at, 1000, 100) >= 8 && phi(at - 1, 1000, 100) < 8);
+ * ```
+ */
+export function phiCrossing(threshold: number, mean: number, stdDeviation: number): number {
+  let low = 0;
+  let high = mean + stdDeviation;
+  while (phi(high, mean, stdDeviation) < threshold) high *= 2;
+  while (high - low > 0.1) {
+    const middle = (low + high) / 2;
+    if (phi(middle, mean, stdDeviation) >= threshold) high = middle;
+    else low = middle;
+  }
+  return high;
+}
