@@ -48,10 +48,27 @@ export {
   type ConnectionId,
   type ConnectionInfo,
   type ConnectionState,
+  type DrainReason,
   type Driver,
   type HeartbeatOptions,
+  type IdleEvent,
+  type IdleKind,
   LivenessMonitor,
   type MonitorOptions,
+  type MonitorPolicy,
+  type PingEnforcementOptions,
+  type SuspicionOptions,
   type Transition,
   type TransitionReason,
 } from "./src/monitor.ts";
+export { phi, phiCrossing } from "./src/phi.ts";
+export type { Histogram, MonitorStats } from "./src/stats.ts";
+export {
+  type ControlReport,
+  type ControlStatus,
+  type KeepaliveControl,
+  type NativeKeepalive,
+  tuneKeepalive,
+  type TuneTarget,
+  type TuningReport,
+} from "./src/tune.ts";

@@ -397,7 +397,7 @@ export class LivenessMonitor<C = unknown> {
     });
     this.#hasDeadlines = cfg.idle > 0 || cfg.writerIdle > 0 || cfg.allIdle > 0 ||
       cfg.idleTimeout > 0 || cfg.maxIdle > 0 || cfg.maxAge > 0 || cfg.ping > 0 ||
-      cfg.phi !== undefined;
+      cfg.phi !== undefined || cfg.enforcement !== undefined;
     this.#origin = this.#clock.now();
     this.#grow(64);
   }
@@ -465,7 +465,9 @@ export class LivenessMonitor<C = unknown> {
     this.#next[slot] = -1;
     this.#contexts[slot] = context;
     if (cfg.pingJitter > 0) this.#pingWait[slot] = this.#jittered(cfg.ping, cfg.pingJitter);
-    if (cfg.maxAge > 0) this.#ageDue[slot] = tick + this.#jittered(cfg.maxAge, cfg.maxAgeJitter);
+    if (cfg.maxAge > 0) {
+      this.#ageDue[slot] = tick + this.#jittered(cfg.maxAge, cfg.maxAgeJitter) + 1;
+    }
     if (cfg.phi !== undefined) {
       this.#sampleCount[slot] = 0;
       this.#sampleHead[slot] = 0;
@@ -1019,6 +1021,11 @@ export class LivenessMonitor<C = unknown> {
       if (!ack && !this.#cfg.ackOnData) return;
       this.#flags[slot] &= ~PING_OUT;
       this.#rtt.observe(this.#clock.now() - this.#pingMs[slot]);
+    }
+    if (state === SUSPECT) {
+      // Traffic is proof of life: φ starts again from now (the silence was no normal interval).
+      this.#beatMs[slot] = this.#clock.now();
+      this.#planSuspicion(slot);
     }
     if (state === PROBING) this.#transition(slot, OPEN, "ack");
     else if (state === IDLE || state === SUSPECT) this.#transition(slot, OPEN, "activity");
