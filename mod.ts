@@ -72,3 +72,24 @@ export {
   type TuneTarget,
   type TuningReport,
 } from "./src/tune.ts";
+export {
+  decodeTcpInfo,
+  type DecodeTcpInfoOptions,
+  TCP_INFO_FIELDS,
+  TCP_INFO_MIN_LENGTH,
+  type TcpCaState,
+  type TcpInfo,
+  type TcpInfoField,
+  type TcpInfoFieldDecoding,
+  type TcpInfoFieldType,
+  type TcpInfoOptions,
+  tcpInfoSupported,
+  type TcpState,
+} from "./src/tcp_info.ts";
+export {
+  type LabeledStats,
+  metricsHandler,
+  PROMETHEUS_CONTENT_TYPE,
+  type PrometheusOptions,
+  toPrometheus,
+} from "./src/prometheus.ts";

@@ -39,7 +39,7 @@ export interface MonitorStats {
   readonly timeToDetect: Histogram;
   /** Time from a heartbeat ping to its acknowledgement, in milliseconds. */
   readonly heartbeatRtt: Histogram;
-  /** The options in force (milliseconds; `null` where unset). */
+  /** The options in force (milliseconds, `keepaliveCount` in probes; `null` where unset). */
   readonly options: {
     readonly resolution: number;
     readonly idle: number | null;
