@@ -138,8 +138,8 @@ export interface Driver<C> {
    */
   destroy(context: C, reason: DeathReason | DrainReason, error: unknown): void;
   /**
-   * Called when one of the connection's deadlines is reached, before the monitor acts on it: an
-   * adapter that counts bytes instead of hooking every read reports activity here.
+   * Called when one of the connection's deadlines is reached, and when it fails, before the monitor
+   * acts: an adapter that counts bytes instead of hooking every read reports activity here.
    */
   sample?(context: C, id: ConnectionId): void;
 }
@@ -596,6 +596,9 @@ export class LivenessMonitor<C = unknown> {
   failed(id: ConnectionId, error: unknown): void {
     const slot = id & SLOT_MASK;
     if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return;
+    // An adapter that samples activity reports it now: whether data was in flight decides the reason.
+    this.#sample(slot);
+    if (this.#state[slot] >= DEAD) return;
     const reason = classifyError(error, {
       userTimeout: (this.keepalive.userTimeoutMs ?? 0) > 0,
       dataInFlight: (this.#flags[slot] & SENT_LAST) !== 0,
@@ -811,16 +814,7 @@ export class LivenessMonitor<C = unknown> {
 
   #visit(slot: number): void {
     // The slot keeps IN_WHEEL while visited so that a callback's close() cannot free it under us.
-    if (this.#state[slot] < DEAD) {
-      const driver = this.#drivers[this.#driverOf[slot]];
-      if (driver?.sample !== undefined) {
-        try {
-          driver.sample(this.#contexts[slot] as C, (this.#gen[slot] << SLOT_BITS) | slot);
-        } catch (error) {
-          this.#report(error, "driver.sample");
-        }
-      }
-    }
+    if (this.#state[slot] < DEAD) this.#sample(slot);
     const wait = this.#state[slot] < DEAD ? this.#evaluate(slot) : NEVER;
     if (this.#state[slot] < DEAD && wait !== NEVER) {
       this.#insert(slot, wait);
@@ -829,6 +823,17 @@ export class LivenessMonitor<C = unknown> {
     this.#flags[slot] &= ~IN_WHEEL;
     this.#inWheel--;
     if (this.#state[slot] >= DEAD) this.#free(slot);
+  }
+
+  /** Lets the slot's driver report activity it samples rather than sees. */
+  #sample(slot: number): void {
+    const driver = this.#drivers[this.#driverOf[slot]];
+    if (driver?.sample === undefined) return;
+    try {
+      driver.sample(this.#contexts[slot] as C, (this.#gen[slot] << SLOT_BITS) | slot);
+    } catch (error) {
+      this.#report(error, "driver.sample");
+    }
   }
 
   /** Acts on whatever is due for a live slot; returns ticks until the next deadline, or NEVER. */

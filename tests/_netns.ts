@@ -419,6 +419,15 @@ export class NetnsChild {
   }
 
   /**
+   * Writes one line of text to the child's stdin, as it is (a fixture command like `hang`).
+   *
+   * @param line The text, without the newline.
+   */
+  command(line: string): void {
+    this.#child.stdin!.write(`${line}\n`);
+  }
+
+  /**
    * Kills the child with SIGKILL and waits until it has ended.
    *
    * @returns How it ended.
