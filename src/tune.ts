@@ -7,6 +7,7 @@
  */
 
 import { type BoundOptions, type DetectionBound, detectionBound } from "./bound.ts";
+import { formatDuration } from "./duration.ts";
 import type { KeepaliveSettings } from "./keepalive.ts";
 import { platformOptions, type SupportedOption } from "./_platform.ts";
 import type { SockoptBackend } from "./_sockopt.ts";
@@ -244,11 +245,22 @@ export function tuneKeepalive(
       }
       : false,
   });
+  // The bound's own advice assumes nothing was asked; say plainly what was asked and not set.
+  const unapplied = CONTROLS.filter((control) => reports[control].status === "unsupported");
+  const warning = unapplied.length === 0
+    ? undefined
+    : `${unapplied.join(", ")} asked but not set (${
+      reports[unapplied[0]].note
+    }): the system's values apply, and a silent peer goes unnoticed for ${
+      formatDuration(bound.idleMs)
+    }`;
   return Object.freeze({
     ...reports,
     backend: sockopt?.backend.name,
     unavailable: sockopt === undefined ? target.unavailable : undefined,
-    bound,
+    bound: warning === undefined
+      ? bound
+      : Object.freeze({ ...bound, warnings: Object.freeze([warning, ...bound.warnings]) }),
   });
 }
 

@@ -125,6 +125,10 @@ test("without setsockopt: what only it could set is unsupported, with the reason
   assert.equal(report.unavailable, "Deno needs --allow-ffi");
   // Nothing took effect but SO_KEEPALIVE: the bound is the system's two hours and more.
   assert.equal(report.bound.idleMs, 7_200_000 + 75_000 * 9);
+  assert.equal(
+    report.bound.warnings[0],
+    "idle, interval, count asked but not set (Deno needs --allow-ffi): the system's values apply, and a silent peer goes unnoticed for 7875 s",
+  );
   assert.match(report.bound.warnings.join("\n"), /set keepalive\.idle/);
   void kernel;
 });

@@ -1,0 +1,507 @@
+/**
+ * The Deno adapter: TCP connections that feed a {@linkcode LivenessMonitor} as they are read and
+ * written, with keepalive tuned through `setsockopt` where `--allow-ffi` is granted.
+ *
+ * Deno's `TcpConn.setKeepAlive()` only switches SO_KEEPALIVE on, which leaves the system's 2 hour
+ * idle time. Idle, interval, count and the user timeout need FFI; without `--allow-ffi` each
+ * connection's `report` says so, and `report.bound` gives the detection time that really applies.
+ *
+ * @example Serve with keepalive and a heartbeat, and see what tuning achieved
+ * ```ts
+ * import { LivenessMonitor } from "../mod.ts";
+ * import { connect, listen, type WatchedConn } from "./deno.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ping = new TextEncoder().encode("PING\n");
+ * const monitor = new LivenessMonitor<WatchedConn>({
+ *   keepalive: { idle: "30s", interval: "5s", count: 4, userTimeout: "30s" },
+ *   heartbeat: { interval: "20s", timeout: "10s", send: (c) => void c.write(ping).catch(() => {}) },
+ *   onTransition: (t) => t.to === "dead" && console.warn(`${t.id} is gone: ${t.reason}`),
+ * });
+ * using server = listen(monitor, { hostname: "127.0.0.1", port: 0 });
+ * using client = await connect(monitor, { port: server.addr.port });
+ * using conn = await server.accept();
+ * // "applied" with --allow-ffi; "unsupported" without, and the bound says what that costs.
+ * console.log(conn.report.idle.status, conn.report.bound.idleMs);
+ * await client.write(new TextEncoder().encode("hi"));
+ * assert.equal(await conn.read(new Uint8Array(16)), 2);
+ * monitor.close();
+ * ```
+ *
+ * @module
+ */
+
+import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
+import { type NativeKeepalive, tuneKeepalive, type TuningReport } from "../src/tune.ts";
+import type { SockoptBackend } from "../src/_sockopt.ts";
+import { describe } from "../src/_validate.ts";
+import { loadDenoBackend } from "./_ffi_deno.ts";
+import { findDenoFd, releaseDenoFd } from "./_deno_fd.ts";
+
+/** The part of a `Deno.NetAddr` the adapter uses. */
+export interface DenoNetAddr {
+  /** `"tcp"` for TCP. */
+  readonly transport: string;
+  /** IP address text. */
+  readonly hostname: string;
+  /** The port. */
+  readonly port: number;
+}
+
+/** The part of a `Deno.TcpConn` the adapter uses (Deno's own types are not imported). */
+export interface DenoTcpConn {
+  /** Reads into `p`: the byte count, or `null` at the peer's FIN. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes from `p`: the byte count. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the conn. */
+  close(): void;
+  /** Shuts down the write side. */
+  closeWrite(): Promise<void>;
+  /** TCP_NODELAY. */
+  setNoDelay(noDelay?: boolean): void;
+  /** SO_KEEPALIVE, and nothing else. */
+  setKeepAlive(keepAlive?: boolean): void;
+  /** Keeps the event loop alive. */
+  ref(): void;
+  /** Lets the event loop end. */
+  unref(): void;
+  /** The local address. */
+  readonly localAddr: DenoNetAddr;
+  /** The peer's address. */
+  readonly remoteAddr: DenoNetAddr;
+}
+
+interface DenoTcpListener extends AsyncIterable<DenoTcpConn> {
+  accept(): Promise<DenoTcpConn>;
+  close(): void;
+  ref(): void;
+  unref(): void;
+  readonly addr: DenoNetAddr;
+}
+
+interface DenoNet {
+  listen(options: Record<string, unknown>): DenoTcpListener;
+  connect(options: Record<string, unknown>): Promise<DenoTcpConn>;
+}
+
+/** How the adapter tunes a connection. */
+export interface WatchOptions {
+  /**
+   * Whether to set keepalive idle, interval, count and user timeout through FFI. Default `true`:
+   * used when `--allow-ffi` is granted (never prompted for). `false`: SO_KEEPALIVE only.
+   */
+  ffi?: boolean;
+}
+
+/** `Deno.TcpListenOptions`, plus {@linkcode WatchOptions}. */
+export interface ListenOptions extends WatchOptions {
+  /** The port; `0` picks a free one. */
+  port?: number;
+  /** The address to listen on (Deno's default `"0.0.0.0"`). */
+  hostname?: string;
+  /** Listen queue length. */
+  tcpBacklog?: number;
+  /** SO_REUSEPORT (Linux). */
+  reusePort?: boolean;
+}
+
+/** `Deno.ConnectOptions`, plus {@linkcode WatchOptions}. */
+export interface ConnectOptions extends WatchOptions {
+  /** The port to connect to. */
+  port: number;
+  /** Host name or address (Deno's default `"127.0.0.1"`). */
+  hostname?: string;
+  /** Aborts the attempt. */
+  signal?: AbortSignal;
+  /** Happy Eyeballs (Deno's default `true`). */
+  autoSelectFamily?: boolean;
+  /** Milliseconds between Happy Eyeballs attempts. */
+  autoSelectFamilyAttemptDelay?: number;
+}
+
+/**
+ * A `Deno.TcpConn` whose reads and writes a monitor observes. Use it like the conn itself.
+ * When the monitor declares it dead, the adapter closes it: from then on `read()` resolves `null`
+ * and `close()` does nothing (the death and its error were reported through the monitor), while
+ * `write()` rejects with Deno's `BadResource`.
+ */
+export interface WatchedConn extends Disposable {
+  /** The id the monitor knows it by. */
+  readonly id: ConnectionId;
+  /** What keepalive tuning achieved on this socket, and the detection bound that follows. */
+  readonly report: TuningReport;
+  /** The underlying conn: reading, writing or closing it directly bypasses the monitor. */
+  readonly conn: DenoTcpConn;
+  /** The local address. */
+  readonly localAddr: DenoNetAddr;
+  /** The peer's address. */
+  readonly remoteAddr: DenoNetAddr;
+  /** Data received (built on first use; as Deno's own, it closes the conn at EOF or on cancel). */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Data to send (built on first use; closing it closes the conn, as Deno's does). */
+  readonly writable: WritableStream<Uint8Array>;
+  /** `conn.read()`: data counts as received, `null` as the peer's FIN, an error as a death. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** `conn.write()`: written bytes count as sent, an error as a death. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the conn; the monitor records `closed` (unless it was declared dead first). */
+  close(): void;
+  /** Half-closes: sends FIN, keeps reading. */
+  closeWrite(): Promise<void>;
+  /** `conn.setNoDelay()`. */
+  setNoDelay(noDelay?: boolean): void;
+  /** `conn.ref()`. */
+  ref(): void;
+  /** `conn.unref()`. */
+  unref(): void;
+}
+
+/** A `Deno.TcpListener` that hands out {@linkcode WatchedConn}s, tuned and tracked. */
+export interface WatchedListener extends AsyncIterable<WatchedConn>, Disposable {
+  /** The address listened on. */
+  readonly addr: DenoNetAddr;
+  /** Waits for the next connection. */
+  accept(): Promise<WatchedConn>;
+  /** Stops listening; connections already accepted stay open. */
+  close(): void;
+  /** `listener.ref()`. */
+  ref(): void;
+  /** `listener.unref()`. */
+  unref(): void;
+}
+
+function runtime(): DenoNet {
+  const deno = (globalThis as unknown as { Deno?: DenoNet }).Deno;
+  if (deno === undefined || typeof deno.listen !== "function") {
+    throw new Error("The Deno adapter runs only on Deno: use socket-liveness/node or /bun");
+  }
+  return deno;
+}
+
+function quietly(close: () => void): void {
+  try {
+    close();
+  } catch {
+    // Already closed underneath.
+  }
+}
+
+function checkMonitor(monitor: unknown): void {
+  const m = monitor as Partial<LivenessMonitor> | null;
+  if (typeof m?.track !== "function" || typeof m.keepalive !== "object") {
+    throw new TypeError(`Argument "monitor" must be a LivenessMonitor, got ${describe(monitor)}`);
+  }
+}
+
+function checkOptions(options: unknown): WatchOptions {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`Argument "options" must be an object, got ${describe(options)}`);
+  }
+  const ffi = (options as WatchOptions).ffi;
+  if (ffi !== undefined && typeof ffi !== "boolean") {
+    throw new TypeError(`Option "ffi" must be a boolean, got ${describe(ffi)}`);
+  }
+  return options as WatchOptions;
+}
+
+class Watched implements WatchedConn {
+  readonly id: ConnectionId;
+  readonly report: TuningReport;
+  readonly conn: DenoTcpConn;
+  #monitor: LivenessMonitor<WatchedConn>;
+  #backend: SockoptBackend | undefined;
+  #closed = false;
+  #destroyed = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+
+  // One driver for every conn, so a monitor registers it once.
+  static driver: Driver<WatchedConn> = {
+    destroy(watched: WatchedConn): void {
+      const self = watched as Watched;
+      self.#destroyed = self.#closed = true;
+      quietly(() => self.conn.close()); // pending reads reject with Interrupted: read() ends them
+      self.#release();
+    },
+  };
+
+  constructor(monitor: LivenessMonitor<WatchedConn>, conn: DenoTcpConn, ffi: boolean) {
+    this.conn = conn;
+    this.#monitor = monitor;
+    const native: NativeKeepalive = {
+      idle: false,
+      interval: false,
+      count: false,
+      set: (enable) => conn.setKeepAlive(enable),
+    };
+    let unavailable = "FFI is turned off (ffi: false)";
+    let sockopt: { backend: SockoptBackend; fd: number } | undefined;
+    if (ffi) {
+      const loaded = loadDenoBackend();
+      if (!loaded.ok) unavailable = loaded.reason;
+      else {
+        // Synchronously after accept/connect; proven by both endpoints.
+        const fd = findDenoFd(loaded.backend, conn);
+        this.#backend = loaded.backend;
+        if (fd === undefined) unavailable = "no descriptor matches this connection's endpoints";
+        else sockopt = { backend: loaded.backend, fd };
+      }
+    }
+    let report = tuneKeepalive(monitor.keepalive, { native, sockopt, unavailable }, monitor.policy);
+    if (sockopt !== undefined && findDenoFd(sockopt.backend, conn) !== sockopt.fd) {
+      unavailable = "the descriptor changed hands while tuning: nothing set on it is verified";
+      report = tuneKeepalive(monitor.keepalive, { native, unavailable }, monitor.policy);
+    }
+    this.report = report;
+    try {
+      this.id = monitor.track(this, Watched.driver);
+    } catch (error) {
+      this.#release();
+      throw error;
+    }
+  }
+
+  get localAddr(): DenoNetAddr {
+    return this.conn.localAddr;
+  }
+
+  get remoteAddr(): DenoNetAddr {
+    return this.conn.remoteAddr;
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 65_536,
+      pull: async (controller) => {
+        const request = controller.byobRequest!;
+        const view = request.view!;
+        const chunk = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+        let n = await this.read(chunk);
+        while (n === 0) n = await this.read(chunk);
+        if (n === null) {
+          this.#closeQuietly(); // as Deno's own readable does at EOF
+          controller.close();
+        }
+        request.respond(n ?? 0);
+      },
+      cancel: () => this.#closeQuietly(),
+    });
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream({
+      write: async (chunk) => {
+        for (let done = 0; done < chunk.byteLength;) done += await this.write(chunk.subarray(done));
+      },
+      close: () => this.#closeQuietly(),
+      abort: () => this.#closeQuietly(),
+    });
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    let n: number | null;
+    try {
+      n = await this.conn.read(p);
+    } catch (error) {
+      if (this.#destroyed) return null;
+      this.#monitor.failed(this.id, error); // ignored after a local close
+      throw error;
+    }
+    if (n === null) this.#monitor.ended(this.id);
+    else if (n > 0) this.#monitor.received(this.id);
+    return n;
+  }
+
+  async write(p: Uint8Array): Promise<number> {
+    let n: number;
+    try {
+      n = await this.conn.write(p);
+    } catch (error) {
+      this.#monitor.failed(this.id, error);
+      throw error;
+    }
+    if (n > 0) this.#monitor.sent(this.id);
+    return n;
+  }
+
+  close(): void {
+    if (this.#destroyed) return;
+    this.#closed = true;
+    try {
+      this.conn.close(); // a second close throws BadResource, as Deno's does
+    } finally {
+      this.#monitor.closed(this.id);
+      this.#release();
+    }
+  }
+
+  closeWrite(): Promise<void> {
+    return this.conn.closeWrite();
+  }
+
+  setNoDelay(noDelay?: boolean): void {
+    this.conn.setNoDelay(noDelay);
+  }
+
+  ref(): void {
+    this.conn.ref();
+  }
+
+  unref(): void {
+    this.conn.unref();
+  }
+
+  [Symbol.dispose](): void {
+    this.#closeQuietly();
+  }
+
+  #closeQuietly(): void {
+    if (!this.#closed) quietly(() => this.close()); // the monitor is told even if this throws
+  }
+
+  // The finder learns the descriptor is free, or later lookups rescan the whole table.
+  #release(): void {
+    if (this.#backend !== undefined) releaseDenoFd(this.#backend, this.conn);
+    this.#backend = undefined;
+  }
+}
+
+/**
+ * Tunes an open `Deno.TcpConn` and starts tracking it. Call it right after accept or connect
+ * (before other descriptors can be opened), as {@linkcode listen} and {@linkcode connect} do.
+ *
+ * @param monitor The monitor to feed; its `keepalive` settings are applied.
+ * @param conn The connection.
+ * @param options Whether to use FFI.
+ * @returns The watched connection; read and write through it.
+ * @throws {TypeError} When an argument is not what it should be.
+ * @throws {Error} When not running on Deno, or the monitor is closed.
+ *
+ * @example Watch a conn from `Deno.connect`
+ * ```ts
+ * import { LivenessMonitor } from "../mod.ts";
+ * import { watchConn, type WatchedConn } from "./deno.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const monitor = new LivenessMonitor<WatchedConn>({ keepalive: "60s:10s:5" });
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using conn = watchConn(monitor, await Deno.connect({ port: listener.addr.port }));
+ * assert.equal(monitor.state(conn.id), "open");
+ * console.log(conn.report.bound.idleMs); // 110000 with --allow-ffi, 7875000 without
+ * monitor.close();
+ * ```
+ */
+export function watchConn(
+  monitor: LivenessMonitor<WatchedConn>,
+  conn: DenoTcpConn,
+  options: WatchOptions = {},
+): WatchedConn {
+  runtime();
+  checkMonitor(monitor);
+  const c = conn as Partial<DenoTcpConn> | null;
+  if (typeof c?.read !== "function" || typeof c.setKeepAlive !== "function") {
+    throw new TypeError(`Argument "conn" must be a Deno.TcpConn, got ${describe(conn)}`);
+  }
+  return new Watched(monitor, conn, checkOptions(options).ffi !== false);
+}
+
+/**
+ * `Deno.listen()` for TCP whose accepted connections are tuned and tracked.
+ *
+ * @param monitor The monitor to feed.
+ * @param options `Deno.listen` options, and `ffi`.
+ * @returns The listener: iterate it or call `accept()`.
+ * @throws {TypeError} When an argument is not what it should be.
+ * @throws {Error} When not running on Deno.
+ *
+ * @example Accept conns and learn which peers die
+ * ```ts
+ * import { LivenessMonitor } from "../mod.ts";
+ * import { listen, type WatchedConn } from "./deno.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const monitor = new LivenessMonitor<WatchedConn>({
+ *   keepalive: "30s:5s:4",
+ *   onTransition: (t) => t.to === "dead" && console.warn(`${t.id} died: ${t.reason}`),
+ * });
+ * using server = listen(monitor, { hostname: "127.0.0.1", port: 0 });
+ * using _peer = await Deno.connect({ port: server.addr.port });
+ * for await (using conn of server) {
+ *   assert.equal(conn.report.keepalive.status, "applied");
+ *   break;
+ * }
+ * monitor.close();
+ * ```
+ */
+export function listen(
+  monitor: LivenessMonitor<WatchedConn>,
+  options: ListenOptions,
+): WatchedListener {
+  const deno = runtime();
+  checkMonitor(monitor);
+  const { ffi, ...rest } = checkOptions(options) as ListenOptions;
+  const listener = deno.listen({ ...rest, transport: "tcp" });
+  const watch = (conn: DenoTcpConn): WatchedConn => {
+    try {
+      return new Watched(monitor, conn, ffi !== false);
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
+  };
+  return {
+    get addr(): DenoNetAddr {
+      return listener.addr;
+    },
+    accept: async () => watch(await listener.accept()),
+    async *[Symbol.asyncIterator]() {
+      for await (const conn of listener) yield watch(conn);
+    },
+    close: () => listener.close(),
+    ref: () => listener.ref(),
+    unref: () => listener.unref(),
+    [Symbol.dispose]: () => quietly(() => listener.close()),
+  };
+}
+
+/**
+ * `Deno.connect()` for TCP; the connection is tuned and tracked.
+ *
+ * @param monitor The monitor to feed.
+ * @param options `Deno.connect` options, and `ffi`.
+ * @returns The watched connection.
+ * @throws {TypeError} When an argument is not what it should be.
+ * @throws {Error} When not running on Deno, or the monitor is closed.
+ *
+ * @example Connect without FFI and read what that costs
+ * ```ts
+ * import { LivenessMonitor } from "../mod.ts";
+ * import { connect, type WatchedConn } from "./deno.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const monitor = new LivenessMonitor<WatchedConn>({ keepalive: { idle: "20s" } });
+ * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * using conn = await connect(monitor, { port: listener.addr.port, ffi: false });
+ * assert.equal(conn.report.idle.status, "unsupported");
+ * assert.equal(conn.report.idle.note, "FFI is turned off (ffi: false)");
+ * assert.equal(conn.report.bound.keepaliveMs, 7_875_000); // the system's 7200 s + 9 × 75 s
+ * monitor.close();
+ * ```
+ */
+export async function connect(
+  monitor: LivenessMonitor<WatchedConn>,
+  options: ConnectOptions,
+): Promise<WatchedConn> {
+  const deno = runtime();
+  checkMonitor(monitor);
+  const { ffi, ...rest } = checkOptions(options) as ConnectOptions;
+  const conn = await deno.connect({ ...rest, transport: "tcp" });
+  try {
+    return new Watched(monitor, conn, ffi !== false);
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+}
