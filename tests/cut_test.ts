@@ -192,7 +192,12 @@ test("a hung peer (healthy TCP, no answers) dies for heartbeat-timeout; a health
       `${runtime}: hung peer detected ${Math.round(detected)} ms after it hung (bound ${bound} ms)`,
     );
     // Keepalive alone would never have noticed: the hung side's kernel answers its probes.
-    assert.deepEqual(deaths(hung).filter((line) => line.side === "client"), []);
+    // Its only news is the server's own close: Bun's adapter aborts with RST (reset), Node's and
+    // Deno's close with FIN, which a client that stopped reading does not see.
+    assert.deepEqual(
+      deaths(hung).filter((line) => line.side === "client" && line.reason !== "reset"),
+      [],
+    );
     // Over several bounds the healthy pinging peer stays alive, its pings answered.
     await sleep(3 * bound);
     assert.deepEqual(deaths(healthy), []);

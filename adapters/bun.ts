@@ -1,0 +1,427 @@
+/**
+ * The Bun adapter: one socket handler, declared once for `Bun.listen` or `Bun.connect`, that
+ * tracks every connection in a {@linkcode LivenessMonitor} and tunes its keepalive.
+ *
+ * - `open` → `track()` and tuning, then yours; `data` → `received()`; `end` (the peer's FIN) →
+ *   `ended()`; `close(socket, error)` → `failed()` with an error, `closed()` without. Bun reports a
+ *   dead peer (`ETIMEDOUT`, `ECONNRESET`) only there, never through `error`.
+ * - `error(socket, error)` → `failed()` for Bun's own errors (a TLS record that does not decrypt:
+ *   Bun then closes the socket without an error). What your handlers throw also reaches `error`,
+ *   but Bun keeps the socket open: it goes to your `error` handler (or is thrown again, as Bun
+ *   does without one) and is no sign of death.
+ * - Writes are sampled: `socket.bytesWritten` is compared when data arrives, when one of the
+ *   connection's deadlines comes and when it closes, so `write()` stays Bun's own.
+ * - A connection declared dead is `terminate()`d: `SO_LINGER` 0 and `close(2)`, so the kernel drops
+ *   what it still queues and the peer gets a reset. `end()` would leave an orphan in FIN-WAIT-1,
+ *   retransmitting to a peer that is gone.
+ * - Keepalive: `socket.setKeepAlive(true, idle)` sets the idle time in whole seconds and fixes the
+ *   interval at 1 s and the count at 10; `setsockopt` through `bun:ffi` sets the rest, on the
+ *   descriptor `socket.fd` once `getsockname`/`getpeername` prove it is this socket's.
+ *   {@linkcode tuningReport} tells what took effect.
+ *
+ * Per connection the adapter keeps one small record under a private symbol on the socket;
+ * `socket.data` stays yours. A socket is tracked by one monitor: the outermost `liveness()`.
+ *
+ * @example Watch every connection of a server
+ * ```ts
+ * import { LivenessMonitor } from "../mod.ts";
+ * import { type BunSocket, liveness, tuningReport } from "./bun.ts";
+ *
+ * const monitor = new LivenessMonitor<BunSocket>({
+ *   keepalive: { idle: "30s", interval: "5s", count: 4, userTimeout: "50s" },
+ *   onTransition: (t) => console.log(`${t.id}: ${t.from} -> ${t.to} (${t.reason})`),
+ * });
+ * const server = Bun.listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   socket: liveness(monitor, {
+ *     open: (socket) => console.log(tuningReport(socket)?.bound.idleMs), // 50000
+ *     data: (socket, data) => void socket.write(data),
+ *   }),
+ * });
+ * const client = await Bun.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.port,
+ *   socket: liveness(monitor, { data: (socket) => socket.end() }),
+ * });
+ * client.write("hello");
+ * await new Promise((resolve) => setTimeout(resolve, 50)); // echoed, then closed
+ * server.stop(true);
+ * monitor.close();
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { SockoptBackend } from "../src/_sockopt.ts";
+import { type NativeKeepalive, tuneKeepalive, type TuningReport } from "../src/tune.ts";
+import { describe, knownKeys } from "../src/_validate.ts";
+import { bunSocketFd, loadBunBackend } from "./_ffi_bun.ts";
+
+export type { ControlReport, ControlStatus, TuningReport } from "../src/tune.ts";
+
+/**
+ * The part of a `Bun.Socket` the adapter and its users touch, declared here so that no Bun type
+ * package is needed. `Socket<Data>` from `bun-types` fits it: type a monitor with either.
+ */
+export interface BunSocket<Data = unknown> {
+  /** Your per-connection data (the adapter never touches it). */
+  data: Data;
+  /** The descriptor (not in `bun-types`, but Bun has it). */
+  readonly fd?: number;
+  /** `1` while established; `-1` (detached) or `0` once closed. */
+  readonly readyState: number;
+  /** Bytes handed to the kernel since the socket opened. */
+  readonly bytesWritten: number;
+  /** Local address text. */
+  readonly localAddress: string;
+  /** Local port. */
+  readonly localPort: number;
+  /** The peer's address text. */
+  readonly remoteAddress: string;
+  /** The peer's port. */
+  readonly remotePort: number;
+  /** Writes without buffering: the bytes the kernel took, or `-1` when closed. */
+  write(
+    data: string | ArrayBufferView | ArrayBufferLike,
+    byteOffset?: number,
+    byteLength?: number,
+  ): number;
+  /** Sends FIN after any final data, then closes. */
+  end(data?: string | ArrayBufferView | ArrayBufferLike): number | void;
+  /** Half-closes: FIN, or with `true` stops reading. */
+  shutdown(halfClose?: boolean): void;
+  /** Closes at once with `SO_LINGER` 0: the peer gets RST. */
+  terminate(): void;
+  /** SO_KEEPALIVE and TCP_KEEPIDLE (whole seconds; with it interval 1 s and count 10). */
+  setKeepAlive(enable?: boolean, initialDelay?: number): boolean;
+}
+
+/** What `data` receives: a `Buffer` by default, per the handler's `binaryType`. */
+export type SocketData = Uint8Array | ArrayBuffer;
+
+/** A Bun socket handler (`Bun.SocketHandler`), typed by the socket it is given. */
+export interface SocketHandler<S = BunSocket> {
+  /** Connected (after the TLS handshake when there is no `handshake` handler). */
+  open?(socket: S): void | Promise<void>;
+  /** Data arrived. */
+  data?(socket: S, data: SocketData): void | Promise<void>;
+  /** The socket can take more writes. */
+  drain?(socket: S): void | Promise<void>;
+  /** The peer sent FIN. */
+  end?(socket: S): void | Promise<void>;
+  /** Closed; with the error that closed it, if any. */
+  close?(socket: S, error?: Error): void | Promise<void>;
+  /** A handler threw, or a TLS session failed. */
+  error?(socket: S, error: Error): void | Promise<void>;
+  /** `Bun.connect` failed. */
+  connectError?(socket: S, error: Error): void | Promise<void>;
+  /** The timeout set with `socket.timeout()` passed. */
+  timeout?(socket: S): void | Promise<void>;
+  /** The TLS handshake completed. */
+  handshake?(socket: S, success: boolean, authorizationError: Error | null): void;
+  /** What `data` receives: `"buffer"` (default), `"arraybuffer"` or `"uint8array"`. */
+  binaryType?: "arraybuffer" | "buffer" | "uint8array";
+}
+
+/** Options of {@linkcode liveness}. */
+export interface WatchOptions {
+  /**
+   * Whether to use `setsockopt` through `bun:ffi` for what `setKeepAlive` cannot set (default
+   * `true`). With `false` only Bun's own API is used and the report says what is missing.
+   */
+  ffi?: boolean;
+}
+
+/** What the adapter keeps per socket. */
+interface Watch {
+  readonly monitor: unknown;
+  readonly id: ConnectionId;
+  written: number;
+  report: TuningReport | undefined;
+}
+
+const WATCH = Symbol("socket-liveness");
+type Watched = BunSocket & { [WATCH]?: Watch };
+type Hook = (this: unknown, socket: BunSocket, a?: unknown, b?: unknown) => unknown;
+const HOOKS = [
+  "open",
+  "data",
+  "drain",
+  "end",
+  "close",
+  "error",
+  "connectError",
+  "timeout",
+  "handshake",
+] as const;
+
+// What a handler threw last: Bun hands it to `error` at once, and it says nothing about the peer.
+const NOTHING = Symbol("nothing");
+let thrown: unknown = NOTHING;
+
+function call(hook: Hook, self: unknown, socket: BunSocket, a?: unknown, b?: unknown): unknown {
+  try {
+    return hook.call(self, socket, a, b);
+  } catch (error) {
+    thrown = error;
+    throw error;
+  }
+}
+
+/**
+ * Wraps a Bun socket handler so that every socket it serves is tracked by `monitor`: declare it
+ * once and pass it to `Bun.listen` or `Bun.connect`. Your hooks run after the monitor has seen
+ * the event, so `onTransition` comes before your `close`.
+ *
+ * @param monitor The monitor to feed; type it by the socket, e.g. `LivenessMonitor<BunSocket>`.
+ * @param handler Your handler; it is not modified.
+ * @param options See {@linkcode WatchOptions}.
+ * @returns A new handler with your hooks and `binaryType`, and the adapter's.
+ * @throws {TypeError} When an argument is not what it must be.
+ * @throws {Error} When this is not Bun (checked here, so importing the module anywhere is safe).
+ *
+ * @example A heartbeat on a line protocol
+ * ```ts
+ * import { LivenessMonitor } from "../mod.ts";
+ * import { type BunSocket, connectionId, liveness } from "./bun.ts";
+ *
+ * const monitor = new LivenessMonitor<BunSocket>({
+ *   heartbeat: { interval: "15s", timeout: "5s", send: (socket) => void socket.write("PING\n") },
+ * });
+ * const handler = liveness(monitor, {
+ *   data(socket, data) {
+ *     if (String(data).includes("PONG\n")) monitor.acked(connectionId(socket)!);
+ *   },
+ * });
+ * console.log(typeof handler.open); // function: pass the handler as `socket` to Bun.listen
+ * monitor.close();
+ * ```
+ */
+export function liveness<S extends BunSocket, H extends SocketHandler<S>>(
+  monitor: LivenessMonitor<S>,
+  handler: H,
+  options?: WatchOptions,
+): H & SocketHandler<S> {
+  if ((globalThis as { Bun?: unknown }).Bun === undefined) {
+    throw new Error(
+      "The Bun adapter runs only on Bun (globalThis.Bun is missing): use socket-liveness/node or /deno",
+    );
+  }
+  const m = monitor as Partial<LivenessMonitor<S>> | null;
+  if (typeof m?.track !== "function" || typeof m.keepalive !== "object") {
+    throw new TypeError(`Argument "monitor" must be a LivenessMonitor, got ${describe(monitor)}`);
+  }
+  if (handler === null || typeof handler !== "object" || Array.isArray(handler)) {
+    throw new TypeError(
+      `Argument "handler" must be a socket handler object, got ${describe(handler)}`,
+    );
+  }
+  const user: Partial<Record<(typeof HOOKS)[number], Hook>> = {};
+  for (const name of HOOKS) {
+    const hook = (handler as Record<string, unknown>)[name];
+    if (hook !== undefined && typeof hook !== "function") {
+      throw new TypeError(`Argument "handler.${name}" must be a function, got ${describe(hook)}`);
+    }
+    user[name] = hook as Hook | undefined;
+  }
+  if (options !== undefined) {
+    if (options === null || typeof options !== "object" || Array.isArray(options)) {
+      throw new TypeError(`Argument "options" must be an object, got ${describe(options)}`);
+    }
+    knownKeys(options as Record<string, unknown>, "", ["ffi"]);
+    if (options.ffi !== undefined && typeof options.ffi !== "boolean") {
+      throw new TypeError(`Option "ffi" must be a boolean, got ${describe(options.ffi)}`);
+    }
+  }
+  const ffi = options?.ffi !== false;
+  const mine = (socket: BunSocket): Watch | undefined => {
+    const watch = (socket as Watched)[WATCH];
+    return watch?.monitor === monitor ? watch : undefined;
+  };
+  // One driver for every socket of this handler.
+  const driver: Driver<S> = {
+    destroy: (socket) => socket.terminate(),
+    sample(socket, id) {
+      const watch = mine(socket);
+      if (watch?.id === id) wrote(monitor, socket, watch);
+    },
+  };
+  const watch = (socket: S): void => {
+    let id: ConnectionId;
+    try {
+      id = monitor.track(socket, driver);
+    } catch (error) {
+      // A closed monitor must not break the accept path.
+      process.emitWarning(
+        `A Bun socket is not watched: ${(error as Error)?.message ?? error}`,
+        "SocketLivenessWarning",
+      );
+      return;
+    }
+    const state: Watch = { monitor, id, written: socket.bytesWritten, report: undefined };
+    (socket as Watched)[WATCH] = state;
+    state.report = tune(monitor, socket, ffi);
+  };
+
+  const wrapped: SocketHandler<S> = {
+    ...(handler as SocketHandler<S>),
+    open(socket) {
+      if ((socket as Watched)[WATCH] === undefined) watch(socket);
+      if (user.open !== undefined) return call(user.open, handler, socket) as void;
+    },
+    data(socket, data) {
+      const watch = mine(socket);
+      if (watch !== undefined) {
+        wrote(monitor, socket, watch); // writes made before this data come first
+        monitor.received(watch.id);
+      }
+      if (user.data !== undefined) return call(user.data, handler, socket, data) as void;
+    },
+    end(socket) {
+      const watch = mine(socket);
+      if (watch !== undefined) monitor.ended(watch.id);
+      if (user.end !== undefined) return call(user.end, handler, socket) as void;
+    },
+    close(socket, error) {
+      const watch = mine(socket);
+      if (watch !== undefined) {
+        wrote(monitor, socket, watch);
+        if (error === undefined || error === null) monitor.closed(watch.id);
+        else monitor.failed(watch.id, error);
+      }
+      if (user.close !== undefined) return call(user.close, handler, socket, error) as void;
+    },
+    error(socket, error) {
+      const own = error === thrown;
+      thrown = NOTHING;
+      const watch = own ? undefined : mine(socket);
+      if (watch !== undefined) {
+        wrote(monitor, socket, watch);
+        monitor.failed(watch.id, error);
+      }
+      if (user.error !== undefined) return call(user.error, handler, socket, error) as void;
+      if (own) throw error; // as Bun does without an error handler: reported as uncaught
+    },
+  };
+  for (const name of ["drain", "connectError", "timeout", "handshake"] as const) {
+    const hook = user[name];
+    if (hook !== undefined) {
+      (wrapped as Record<string, Hook>)[name] = (socket, a, b) => call(hook, handler, socket, a, b);
+    }
+  }
+  if (handler.binaryType !== undefined) wrapped.binaryType = handler.binaryType;
+  return wrapped as H & SocketHandler<S>;
+}
+
+/**
+ * What tuning a tracked socket achieved: each control's outcome and the detection bound.
+ *
+ * @param socket A socket served by a {@linkcode liveness} handler.
+ * @returns The report, or `undefined` when the socket is not tracked.
+ * @throws {TypeError} When `socket` is not a Bun socket.
+ *
+ * @example
+ * ```ts ignore
+ * const report = tuningReport(socket);
+ * if (report?.userTimeout.status !== "applied") console.warn(report?.userTimeout.note);
+ * ```
+ */
+export function tuningReport(socket: BunSocket<unknown>): TuningReport | undefined {
+  return watchOf(socket)?.report;
+}
+
+/**
+ * The id under which a socket is tracked, for `monitor.acked(id)` and the other inputs.
+ *
+ * @param socket A socket served by a {@linkcode liveness} handler.
+ * @returns The id, or `undefined` when the socket is not tracked.
+ * @throws {TypeError} When `socket` is not a Bun socket.
+ *
+ * @example
+ * ```ts ignore
+ * data(socket, data) {
+ *   if (String(data).includes("PONG\n")) monitor.acked(connectionId(socket)!);
+ * }
+ * ```
+ */
+export function connectionId(socket: BunSocket<unknown>): ConnectionId | undefined {
+  return watchOf(socket)?.id;
+}
+
+function watchOf(socket: unknown): Watch | undefined {
+  if (
+    socket === null || typeof socket !== "object" ||
+    typeof (socket as BunSocket).terminate !== "function"
+  ) {
+    throw new TypeError(`Argument "socket" must be a Bun socket, got ${describe(socket)}`);
+  }
+  return (socket as Watched)[WATCH];
+}
+
+/** Reports writes made since the last look. */
+function wrote(monitor: Pick<LivenessMonitor, "sent">, socket: BunSocket, watch: Watch): void {
+  const written = socket.bytesWritten;
+  if (written !== watch.written) {
+    watch.written = written;
+    monitor.sent(watch.id);
+  }
+}
+
+function tune(
+  monitor: Pick<LivenessMonitor, "keepalive" | "policy">,
+  socket: BunSocket,
+  ffi: boolean,
+): TuningReport {
+  const settings = monitor.keepalive;
+  const withIdle = settings.enabled && settings.idleMs !== undefined;
+  // With an idle time Bun also sets TCP_KEEPINTVL 1 s and TCP_KEEPCNT 10 (with 0, neither): it
+  // sets the interval or the count when that is what was asked.
+  const native: NativeKeepalive = {
+    idle: true,
+    interval: withIdle && settings.intervalMs === 1000,
+    count: withIdle && settings.count === 10,
+    sideEffects: withIdle ? { interval: 1000, count: 10 } : undefined,
+    set(enable, idleMs): void {
+      if (!socket.setKeepAlive(enable, idleMs ?? 0)) {
+        throw new Error("socket.setKeepAlive returned false");
+      }
+    },
+  };
+  const without = (unavailable: string): TuningReport =>
+    tuneKeepalive(settings, { native, unavailable }, monitor.policy);
+  if (!ffi) return without("setsockopt is off (the ffi option is false)");
+  const loaded = loadBunBackend();
+  if (!loaded.ok) return without(loaded.reason);
+  const fd = bunSocketFd(socket);
+  if (fd === undefined) return without("the socket has no file descriptor");
+  const before = notThisSocket(loaded.backend, fd, socket);
+  if (before !== undefined) return without(before);
+  const report = tuneKeepalive(
+    settings,
+    { native, sockopt: { backend: loaded.backend, fd } },
+    monitor.policy,
+  );
+  const after = notThisSocket(loaded.backend, fd, socket);
+  if (after === undefined) return report;
+  // The descriptor changed hands while it was tuned: its readings are not this socket's.
+  return without(`${after} after tuning: what setsockopt set there is unknown`);
+}
+
+/** Why `fd` is not proven to be `socket`'s, or `undefined` when both endpoints match. */
+function notThisSocket(backend: SockoptBackend, fd: number, socket: BunSocket): string | undefined {
+  // Bun and the backend print addresses alike (RFC 5952, `::ffff:a.b.c.d`): compare them as text.
+  const local = backend.localAddress(fd);
+  const remote = backend.remoteAddress(fd);
+  if (
+    local?.address === socket.localAddress && local.port === socket.localPort &&
+    remote?.address === socket.remoteAddress && remote.port === socket.remotePort
+  ) return undefined;
+  const show = (end?: { address: string; port: number }) =>
+    end === undefined ? "?" : `${end.address}:${end.port}`;
+  return `descriptor ${fd} is ${show(local)} -> ${show(remote)}, not this socket's ${
+    show({ address: socket.localAddress, port: socket.localPort })
+  } -> ${show({ address: socket.remoteAddress, port: socket.remotePort })}`;
+}
