@@ -148,7 +148,18 @@ const ALL_TASKS = [
     kind: "tests",
     count: counters.node,
     needs: ["build"],
-    cmd: [nodeSystem, "--test", "tests/dist_smoke.mjs", "tests/dist_smoke.cjs"],
+    // The cable-cut suite too, bundled against the built package (this Node runs no TypeScript).
+    before: () =>
+      execFileSync(node, ["scripts/bundle_node20.mjs"], { cwd: root, stdio: "inherit" }),
+    env: { LIVENESS_PEER_FIXTURE: join(root, ".tmp/node20/node_peer.mjs") },
+    cmd: [
+      nodeSystem,
+      "--test",
+      `--test-timeout=${TEST_TIMEOUT_MS}`,
+      "tests/dist_smoke.mjs",
+      "tests/dist_smoke.cjs",
+      ".tmp/node20/cut_test.mjs",
+    ],
   },
   { name: "tsc", kind: "check", cmd: [node, bin("tsc"), "--noEmit", "-p", "."] },
   {
@@ -260,7 +271,7 @@ function run(task) {
       cwd: root,
       stdio: ["ignore", fd, fd],
       detached: true,
-      env: childEnv,
+      env: { ...childEnv, ...task.env },
     });
     let timedOut = false;
     const timer = setTimeout(() => {
