@@ -2,6 +2,8 @@
 // module (see dist_smoke.mjs for the ESM half).
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
+const { once } = require("node:events");
+const net = require("node:net");
 const pkg = require("../package.json");
 
 const subpaths = Object.keys(pkg.exports).filter((subpath) => subpath !== "./package.json");
@@ -18,4 +20,29 @@ for (const subpath of subpaths) {
 test("the CommonJS build works: a duration parses", () => {
   const { parseDuration } = require(pkg.name);
   assert.equal(parseDuration("1m30s", "interval"), 90_000);
+});
+
+test("the CommonJS Node adapter watches, tunes and closes a loopback connection", async () => {
+  const { LivenessMonitor } = require(pkg.name);
+  const { connect, connectionId, tuningReport, watchServer } = require(`${pkg.name}/node`);
+  const transitions = [];
+  const monitor = new LivenessMonitor({
+    keepalive: "2s:1s:3",
+    onTransition: (t) => transitions.push(`${t.from}->${t.to}:${t.reason}`),
+  });
+  const server = net.createServer((socket) => socket.resume());
+  watchServer(monitor, server);
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const client = connect(monitor, { port: server.address().port, host: "127.0.0.1" });
+  await once(client, "connect");
+  const report = tuningReport(client);
+  assert.equal(report.idle.value, 2000);
+  assert.equal(report.keepalive.status, "applied");
+  assert.equal(monitor.state(connectionId(client)), "open");
+  client.destroy();
+  await once(client, "close");
+  assert.deepEqual(transitions.slice(0, 1), ["open->closed:local-close"]);
+  server.close();
+  monitor.close();
 });

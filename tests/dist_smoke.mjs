@@ -5,6 +5,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { once } from "node:events";
+import net from "node:net";
+import { LivenessMonitor } from "socket-liveness";
+import { connectionId, watchServer } from "socket-liveness/node";
 
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
@@ -32,4 +36,27 @@ test("package.json is exported", () => {
 test("the ESM build works: a duration parses", async () => {
   const { parseDuration } = await import(pkg.name);
   assert.equal(parseDuration("1m30s", "interval"), 90_000);
+});
+
+test("the ESM Node adapter declares a silent peer dead and destroys its socket", async () => {
+  const deaths = [];
+  const monitor = new LivenessMonitor({
+    resolution: 10,
+    heartbeat: { interval: 100, timeout: 100, send: (socket) => socket.write("PING\n") },
+    onTransition: (t) => t.to === "dead" && deaths.push(t.reason),
+  });
+  const server = net.createServer();
+  watchServer(monitor, server);
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const accepted = once(server, "connection");
+  const client = net.connect(server.address().port, "127.0.0.1").resume(); // reads, never answers
+  const [socket] = await accepted;
+  assert.ok(connectionId(socket) !== undefined);
+  await once(client, "end");
+  assert.deepEqual(deaths, ["heartbeat-timeout"]);
+  assert.equal(socket.destroyed, true);
+  client.destroy();
+  server.close();
+  monitor.close();
 });

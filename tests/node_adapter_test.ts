@@ -1,0 +1,538 @@
+// The Node adapter over real loopback sockets. Runs under `node --test`; Deno and Bun skip it (their
+// adapters have their own tests). Linux with koffi for the setsockopt parts.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { type AddressInfo, createServer, type Server, Socket } from "node:net";
+import type { Buffer } from "node:buffer";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import {
+  type ConnectionId,
+  LivenessMonitor,
+  type MonitorOptions,
+  type Transition,
+} from "../mod.ts";
+import { platformOptions, type SupportedOption } from "../src/_platform.ts";
+import { connect, connectionId, tuningReport, watchServer, watchSocket } from "../adapters/node.ts";
+import { loadNodeBackend, nodeSocketFd } from "../adapters/_ffi_node.ts";
+
+const onNode = !("Deno" in globalThis) && process.versions.bun === undefined;
+const nodeOnly = onNode ? false : "Node only: Deno and Bun have their own adapters";
+const backend = onNode ? loadNodeBackend() : { ok: false as const, reason: "not Node" };
+const ffiOnly = nodeOnly || (backend.ok ? false : `setsockopt unavailable: ${backend.reason}`);
+// Node ≥ 24.19 sets interval and count itself; older Node leaves them to setsockopt.
+const nodeSetsAll = Socket.prototype.setKeepAlive.length >= 4;
+
+const KEEPALIVE = { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" };
+
+/** Keepalive controls as the kernel holds them, read independently of the adapter. */
+function kernelKeepalive(socket: Socket): Record<string, number> {
+  assert.ok(backend.ok);
+  const fd = nodeSocketFd(socket) ?? assert.fail("no descriptor");
+  const table = platformOptions("linux")!;
+  const get = (entry: (typeof table)["keepIdle"]): number => {
+    const option = entry as SupportedOption;
+    return backend.backend.getInt(fd, option.level, option.option);
+  };
+  return {
+    keepalive: get(table.keepAlive),
+    idle: get(table.keepIdle),
+    interval: get(table.keepInterval),
+    count: get(table.keepCount),
+    userTimeout: get(table.userTimeout),
+  };
+}
+
+/** A monitor whose transitions and ends are recorded and can be awaited. */
+class Recorder {
+  readonly transitions: Transition<Socket>[] = [];
+  readonly ends: ConnectionId[] = [];
+  readonly monitor: LivenessMonitor<Socket>;
+  #wake = new Set<() => void>();
+
+  constructor(options: MonitorOptions<Socket> = {}) {
+    this.monitor = new LivenessMonitor<Socket>({
+      resolution: 10,
+      onError: (error) => assert.fail(error as Error),
+      ...options,
+      onTransition: (t) => {
+        this.transitions.push(t);
+        for (const wake of this.#wake) wake();
+      },
+      onEnd: (_socket, id) => {
+        this.ends.push(id);
+        for (const wake of this.#wake) wake();
+      },
+    });
+  }
+
+  /** Resolves with the first recorded transition that matches, waiting at most `ms`. */
+  next(match: (t: Transition<Socket>) => boolean, ms = 5_000): Promise<Transition<Socket>> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        const found = this.transitions.find(match);
+        if (found === undefined) return;
+        this.#wake.delete(check);
+        clearTimeout(timer);
+        resolve(found);
+      };
+      const timer = setTimeout(() => {
+        this.#wake.delete(check);
+        reject(new Error(`No matching transition in ${ms} ms; saw ${this.describe()}`));
+      }, ms);
+      this.#wake.add(check);
+      check();
+    });
+  }
+
+  describe(): string {
+    return JSON.stringify(
+      this.transitions.map(({ from, to, reason }) => `${from}->${to}:${reason}`),
+    );
+  }
+}
+
+interface Pair {
+  server: Server;
+  accepted: Socket;
+  client: Socket;
+  close(): Promise<void>;
+}
+
+/** A loopback connection: the server's `setup` runs first, the client is a plain net.Socket. */
+async function openPair(
+  setup: (server: Server) => void,
+  serverOptions: { allowHalfOpen?: boolean } = {},
+): Promise<Pair> {
+  const server = createServer(serverOptions);
+  setup(server);
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const accepted = once(server, "connection");
+  const client = new Socket();
+  client.connect((server.address() as AddressInfo).port, "127.0.0.1");
+  client.on("error", () => {});
+  await once(client, "connect");
+  const [socket] = (await accepted) as [Socket];
+  return {
+    server,
+    accepted: socket,
+    client,
+    async close(): Promise<void> {
+      client.destroy();
+      socket.destroy();
+      server.close();
+      await once(server, "close");
+    },
+  };
+}
+
+/** Answers every `PING` line with `PONG` until `hang()`. */
+function answerPings(socket: Socket): { hang(): void } {
+  let hung = false;
+  socket.setEncoding("utf8");
+  socket.on("data", (data: string) => {
+    if (!hung && data.includes("PING\n")) socket.write("PONG\n");
+  });
+  return { hang: () => void (hung = true) };
+}
+
+test("accepted and outgoing connections are tracked and tuned", { skip: nodeOnly }, async () => {
+  const recorder = new Recorder({ keepalive: KEEPALIVE });
+  const { monitor } = recorder;
+  const server = createServer((socket) => socket.on("error", () => {}));
+  let seenInListener: ConnectionId | undefined;
+  server.on("connection", (socket) => seenInListener = connectionId(socket));
+  const unwatch = watchServer(monitor, server);
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const accepted = once(server, "connection");
+  let reportInListener: unknown;
+  const client = connect(
+    monitor,
+    { port: (server.address() as AddressInfo).port, host: "127.0.0.1" },
+    () => reportInListener = tuningReport(client),
+  );
+  client.on("error", () => {});
+  assert.equal(tuningReport(client), undefined, "not tuned before it connects");
+  await once(client, "connect");
+  const [socket] = (await accepted) as [Socket];
+  const serverId = connectionId(socket);
+  const clientId = connectionId(client);
+  assert.ok(serverId !== undefined && clientId !== undefined && serverId !== clientId);
+  assert.equal(seenInListener, serverId, "watched before the server's own listeners run");
+  assert.equal(reportInListener, tuningReport(client), "tuned before connectListener runs");
+  assert.equal(monitor.state(serverId), "open");
+  assert.equal(monitor.state(clientId), "open");
+  assert.equal(monitor.size, 2);
+  assert.equal(watchSocket(monitor, socket), serverId, "watching again returns the same id");
+  const other = new LivenessMonitor<Socket>();
+  assert.throws(() => watchSocket(other, socket), {
+    name: "TypeError",
+    message: /"socket" is already watched by another monitor/,
+  });
+  other.close();
+  // Nothing switches the user's streams into flowing mode.
+  assert.equal(socket.listenerCount("data"), 0);
+  assert.equal(socket.readableFlowing, null);
+  assert.equal(client.readableFlowing, null);
+  unwatch();
+  client.destroy();
+  await recorder.next((t) => t.id === serverId && t.to === "closed");
+  await recorder.next((t) => t.id === clientId && t.to === "closed");
+  server.close();
+  monitor.close();
+});
+
+test("with FFI the report reads back idle 2 s, interval 1 s, count 3, user timeout 3 s", {
+  skip: ffiOnly,
+}, async () => {
+  const { monitor } = new Recorder({ keepalive: KEEPALIVE });
+  const pair = await openPair((server) => watchServer(monitor, server));
+  const client = connect(monitor, { port: pair.client.remotePort!, host: "127.0.0.1" });
+  await once(client, "connect");
+  for (const socket of [pair.accepted, client]) {
+    const report = tuningReport(socket)!;
+    assert.equal(report.backend, "koffi");
+    assert.equal(report.unavailable, undefined);
+    const expect = { keepalive: true, idle: 2000, interval: 1000, count: 3, userTimeout: 3000 };
+    for (const [control, value] of Object.entries(expect)) {
+      const entry = report[control as keyof typeof expect];
+      assert.equal(entry.status, "applied", `${control}: ${JSON.stringify(entry)}`);
+      assert.equal(entry.value, value, control);
+      assert.equal(entry.verified, true, control);
+    }
+    assert.equal(report.userTimeout.via, "setsockopt");
+    assert.equal(report.idle.via, "native");
+    if (nodeSetsAll) {
+      assert.equal(report.interval.via, "native");
+      assert.equal(report.count.via, "native");
+    }
+    assert.deepEqual(kernelKeepalive(socket), {
+      keepalive: 1,
+      idle: 2,
+      interval: 1,
+      count: 3,
+      userTimeout: 3000,
+    });
+    assert.equal(report.bound.idleMs, 3000, "user timeout 3 s cuts keepalive's 5 s short");
+  }
+  client.destroy();
+  await pair.close();
+  monitor.close();
+});
+
+test("with ffi: false the report says what Node's own API could not set", {
+  skip: nodeOnly,
+}, async () => {
+  const { monitor } = new Recorder({ keepalive: KEEPALIVE });
+  const pair = await openPair((server) => watchServer(monitor, server, { ffi: false }));
+  const report = tuningReport(pair.accepted)!;
+  const why = "setsockopt is off (the ffi option is false)";
+  assert.equal(report.backend, undefined);
+  assert.equal(report.unavailable, why);
+  assert.deepEqual(report.userTimeout, {
+    status: "unsupported",
+    asked: 3000,
+    value: undefined,
+    verified: false,
+    via: undefined,
+    note: why,
+  });
+  assert.equal(report.idle.status, "applied");
+  assert.equal(report.idle.via, "native");
+  assert.equal(report.idle.verified, false);
+  if (nodeSetsAll) {
+    assert.equal(report.interval.status, "applied");
+    assert.equal(report.count.status, "applied");
+    assert.equal(report.bound.idleMs, 5000, "2 s + 3 × 1 s");
+  } else {
+    assert.equal(report.interval.status, "unsupported");
+    assert.equal(report.count.status, "unsupported");
+  }
+  if (backend.ok) {
+    // What Node claims it set is what the kernel holds; the user timeout stayed at 0.
+    assert.deepEqual(kernelKeepalive(pair.accepted), {
+      keepalive: 1,
+      idle: 2,
+      interval: 1,
+      count: nodeSetsAll ? 3 : 10,
+      userTimeout: 0,
+    });
+  }
+  await pair.close();
+  monitor.close();
+});
+
+test("a descriptor that is not the socket's is never tuned", { skip: ffiOnly }, async () => {
+  const { monitor } = new Recorder({ keepalive: KEEPALIVE });
+  const mine = await openPair(() => {});
+  const other = await openPair(() => {});
+  const before = kernelKeepalive(other.accepted);
+  // Make the first socket's handle report the other's descriptor.
+  const handle = (mine.accepted as unknown as { _handle: object })._handle;
+  Object.defineProperty(handle, "fd", { value: nodeSocketFd(other.accepted), configurable: true });
+  watchSocket(monitor, mine.accepted);
+  const report = tuningReport(mine.accepted)!;
+  assert.match(report.unavailable!, /^descriptor \d+ is .*, not this socket's /);
+  assert.equal(report.userTimeout.status, "unsupported");
+  assert.deepEqual(kernelKeepalive(other.accepted), before);
+  delete (handle as { fd?: number }).fd;
+  await mine.close();
+  await other.close();
+  monitor.close();
+});
+
+test("an IPC socket is watched, and its report says keepalive does not apply", {
+  skip: nodeOnly || (process.platform === "win32" && "Unix sockets only"),
+}, async () => {
+  const recorder = new Recorder({ keepalive: KEEPALIVE });
+  const path = join(tmpdir(), `liveness-${process.pid}.sock`);
+  const server = createServer((socket) => socket.end());
+  watchServer(recorder.monitor, server);
+  server.listen(path);
+  await once(server, "listening");
+  const client = connect(recorder.monitor, { path });
+  await once(client, "connect");
+  const report = tuningReport(client)!;
+  assert.equal(report.keepalive.status, "unsupported");
+  assert.equal(report.unavailable, "not a connected TCP socket");
+  client.resume();
+  await recorder.next((t) => t.id === connectionId(client) && t.to === "closed");
+  server.close();
+  await once(server, "close");
+  recorder.monitor.close();
+});
+
+test("a peer's RST makes the connection dead with reason reset", { skip: nodeOnly }, async () => {
+  const recorder = new Recorder();
+  const pair = await openPair((server) => watchServer(recorder.monitor, server));
+  pair.accepted.on("error", () => {});
+  pair.accepted.resume();
+  const id = connectionId(pair.accepted);
+  pair.client.resetAndDestroy();
+  const death = await recorder.next((t) => t.id === id && t.to === "dead");
+  assert.equal(death.reason, "reset");
+  assert.equal((death.error as { code?: string }).code, "ECONNRESET");
+  await once(pair.accepted, "close");
+  assert.equal(recorder.transitions.length, 1, recorder.describe());
+  await pair.close();
+  recorder.monitor.close();
+});
+
+test("a peer's FIN is an end, not a death; closing after it is closed", {
+  skip: nodeOnly,
+}, async () => {
+  const recorder = new Recorder({
+    heartbeat: { interval: 100, timeout: 100, send: (socket) => void socket.write("PING\n") },
+  });
+  const pair = await openPair((server) => watchServer(recorder.monitor, server), {
+    allowHalfOpen: true,
+  });
+  const id = connectionId(pair.accepted)!;
+  pair.accepted.resume();
+  pair.client.resume();
+  pair.client.end();
+  await once(pair.accepted, "end");
+  assert.deepEqual(recorder.ends, [id]);
+  // Half-open: no ping can be answered now, and none is sent.
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.equal(recorder.monitor.state(id), "open");
+  assert.deepEqual(recorder.transitions, []);
+  pair.accepted.end();
+  const closed = await recorder.next((t) => t.id === id);
+  assert.equal(closed.to, "closed");
+  assert.equal(closed.reason, "local-close");
+  await pair.close();
+  recorder.monitor.close();
+});
+
+test("a local close is closed, and an error after it changes nothing", {
+  skip: nodeOnly,
+}, async () => {
+  const recorder = new Recorder();
+  const pair = await openPair((server) => watchServer(recorder.monitor, server));
+  const id = connectionId(pair.accepted)!;
+  pair.accepted.on("error", () => {});
+  pair.accepted.destroy();
+  await once(pair.accepted, "close");
+  assert.deepEqual(recorder.transitions.map((t) => [t.id, t.to, t.reason]), [
+    [id, "closed", "local-close"],
+  ]);
+  pair.accepted.emit("error", Object.assign(new Error("late"), { code: "ECONNRESET" }));
+  pair.accepted.emit("close", false);
+  assert.equal(recorder.transitions.length, 1, recorder.describe());
+  assert.equal(recorder.monitor.state(id), undefined);
+  await pair.close();
+  recorder.monitor.close();
+});
+
+test("a hung peer is dead by heartbeat timeout and its socket is destroyed", {
+  skip: nodeOnly,
+}, async () => {
+  const interval = 300;
+  const timeout = 300;
+  const recorder = new Recorder({
+    heartbeat: { interval, timeout, send: (socket) => void socket.write("PING\n") },
+  });
+  let lastAck = 0;
+  const pair = await openPair((server) => {
+    watchServer(recorder.monitor, server);
+    server.on("connection", (socket) => {
+      // No 'error' listener on purpose: the adapter must destroy without emitting one.
+      socket.setEncoding("utf8");
+      socket.on("data", (data: string) => {
+        if (!data.includes("PONG\n")) return;
+        lastAck = performance.now();
+        recorder.monitor.acked(connectionId(socket)!);
+      });
+    });
+  });
+  const id = connectionId(pair.accepted)!;
+  const peer = answerPings(pair.client);
+  await recorder.next((t) => t.reason === "ack", 2_000);
+  peer.hang();
+  const death = await recorder.next((t) => t.to === "dead", 5_000);
+  const took = performance.now() - lastAck;
+  assert.equal(death.id, id);
+  assert.equal(death.reason, "heartbeat-timeout");
+  // A ping one interval after the last answer, then its timeout, plus three ticks and scheduling.
+  const bound = interval + timeout + 3 * 100 + 150;
+  assert.ok(took >= interval + timeout, `dead ${took.toFixed(0)} ms after the last answer`);
+  assert.ok(took <= bound, `dead ${took.toFixed(0)} ms after the last answer, over ${bound} ms`);
+  assert.equal(pair.accepted.destroyed, true, "the adapter destroyed the socket");
+  await once(pair.client, "end"); // the peer sees the close
+  // An error after death is ignored.
+  pair.accepted.on("error", () => {});
+  pair.accepted.emit("error", new Error("late"));
+  assert.equal(recorder.transitions.filter((t) => t.to === "dead").length, 1);
+  await pair.close();
+  recorder.monitor.close();
+});
+
+test("a healthy peer that answers pings stays open", { skip: nodeOnly }, async () => {
+  const recorder = new Recorder({
+    heartbeat: { interval: 150, timeout: 150, send: (socket) => void socket.write("PING\n") },
+  });
+  let acks = 0;
+  const pair = await openPair((server) => {
+    watchServer(recorder.monitor, server);
+    server.on("connection", (socket) => {
+      socket.on("data", (data: Buffer) => {
+        if (!data.includes("PONG\n")) return;
+        acks++;
+        recorder.monitor.acked(connectionId(socket)!);
+      });
+    });
+  });
+  const id = connectionId(pair.accepted)!;
+  answerPings(pair.client);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  assert.equal(recorder.monitor.state(id), "open");
+  assert.ok(acks >= 3, `${acks} pings answered`);
+  assert.ok(recorder.transitions.every((t) => t.to === "probing" || t.to === "open"));
+  await pair.close();
+  recorder.monitor.close();
+});
+
+test("bytes the user has not read keep a connection alive; silence kills it", {
+  skip: nodeOnly,
+}, async () => {
+  const idleTimeout = 300;
+  const recorder = new Recorder({ idleTimeout });
+  // The server never reads nor listens for errors: Node still pushes what arrives into the buffer.
+  const pair = await openPair((server) => watchServer(recorder.monitor, server, { ffi: false }));
+  const id = connectionId(pair.accepted)!;
+  const writer = setInterval(() => pair.client.write("x"), 50);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  clearInterval(writer);
+  const quietSince = performance.now();
+  assert.equal(recorder.monitor.state(id), "open", recorder.describe());
+  assert.ok(pair.accepted.bytesRead > 0);
+  assert.equal(pair.accepted.readableFlowing, null);
+  const death = await recorder.next((t) => t.to === "dead", 3_000);
+  const took = performance.now() - quietSince;
+  assert.equal(death.reason, "idle-timeout");
+  // Reads are seen as they come: the timeout, two ticks, and scheduling.
+  assert.ok(took >= idleTimeout - 50, `dead ${took.toFixed(0)} ms after the last byte: too early`);
+  assert.ok(took <= idleTimeout + 2 * 100 + 150, `dead ${took.toFixed(0)} ms after the last byte`);
+  await once(pair.client, "end");
+  await pair.close();
+  recorder.monitor.close();
+});
+
+test("an idle connection is open again when bytes arrive", { skip: nodeOnly }, async () => {
+  const recorder = new Recorder({ idle: 200 });
+  const pair = await openPair((server) => watchServer(recorder.monitor, server));
+  const id = connectionId(pair.accepted)!;
+  await recorder.next((t) => t.id === id && t.to === "idle", 1_000);
+  const wrote = performance.now();
+  pair.client.write("x");
+  const back = await recorder.next((t) => t.id === id && t.from === "idle", 1_000);
+  assert.equal(back.to, "open");
+  assert.equal(back.reason, "activity");
+  const took = performance.now() - wrote;
+  assert.ok(took <= 100, `seen ${took.toFixed(0)} ms after the write: reads are seen at once`);
+  await pair.close();
+  recorder.monitor.close();
+});
+
+test("bytes written count as activity too", { skip: nodeOnly }, async () => {
+  const recorder = new Recorder({ idleTimeout: 300 });
+  const pair = await openPair((server) => watchServer(recorder.monitor, server));
+  const id = connectionId(pair.accepted)!;
+  pair.client.resume();
+  const writer = setInterval(() => pair.accepted.write("x"), 50);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  clearInterval(writer);
+  assert.equal(recorder.monitor.state(id), "open", recorder.describe());
+  await pair.close();
+  recorder.monitor.close();
+});
+
+test("the accept path never throws: without FFI, and after the monitor is closed", {
+  skip: nodeOnly,
+}, async () => {
+  const { monitor } = new Recorder({ keepalive: KEEPALIVE });
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => void warnings.push(warning.message);
+  process.on("warning", onWarning);
+  const first = await openPair((server) => watchServer(monitor, server, { ffi: false }));
+  assert.ok(tuningReport(first.accepted) !== undefined);
+  monitor.close();
+  const second = await openPair((server) => watchServer(monitor, server, { ffi: false }));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(connectionId(second.accepted), undefined);
+  assert.deepEqual(warnings, [
+    "An accepted connection is not watched: Cannot track a connection: the monitor is closed",
+  ]);
+  process.off("warning", onWarning);
+  await first.close();
+  await second.close();
+});
+
+test("bad arguments are TypeErrors naming the argument", { skip: nodeOnly }, () => {
+  const monitor = new LivenessMonitor<Socket>();
+  const socket = new Socket();
+  const bad = (fn: () => unknown, name: string): void =>
+    void assert.throws(fn, { name: "TypeError", message: new RegExp(`"${name}"`) });
+  const any = (value: unknown) => value as never;
+  bad(() => watchSocket(any(null), socket), "monitor");
+  bad(() => watchSocket(any({ track() {} }), socket), "monitor");
+  bad(() => watchSocket(monitor, any({})), "socket");
+  bad(() => watchSocket(monitor, socket, any({ ffi: "no" })), "ffi");
+  bad(() => watchSocket(monitor, socket, any({ fii: false })), "fii");
+  bad(() => watchSocket(monitor, socket, any(false)), "options");
+  bad(() => watchServer(monitor, any(socket)), "server");
+  bad(() => watchServer(any(undefined), any(null)), "monitor");
+  bad(() => connect(monitor, any(null)), "options");
+  bad(() => connect(monitor, { port: 1, host: "127.0.0.1" }, any("cb")), "connectListener");
+  bad(() => tuningReport(any({})), "socket");
+  bad(() => connectionId(any(1)), "socket");
+  socket.destroy();
+  bad(() => watchSocket(monitor, socket), "socket");
+  assert.equal(monitor.size, 0);
+  monitor.close();
+});
