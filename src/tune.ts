@@ -201,13 +201,23 @@ export function tuneKeepalive(
     const why = target.unavailable ?? "no setsockopt path for this socket";
     for (const control of CONTROLS) {
       const want = asked[control];
+      const side = control === "interval" || control === "count"
+        ? native?.sideEffects?.[control]
+        : undefined;
       if (byNative.has(control)) {
         reports[control] = outcome(control, want, want, false, "native", undefined);
       } else if (want === undefined) {
-        const side = control === "interval" || control === "count"
-          ? native?.sideEffects?.[control]
-          : undefined;
         reports[control] = outcome(control, undefined, side, false, undefined, undefined);
+      } else if (side !== undefined && byNative.has("idle")) {
+        // The runtime fixed this value along with the idle time: as asked, or not.
+        reports[control] = outcome(
+          control,
+          want,
+          side,
+          false,
+          "native",
+          side === want ? undefined : `the runtime fixes it at ${show(control, side)}; ${why}`,
+        );
       } else {
         reports[control] = {
           status: "unsupported",

@@ -182,3 +182,17 @@ test("keepalive off is applied and leaves only application deadlines in the boun
   assert.equal(report.bound.idleBy, "heartbeat");
   assert.equal(report.bound.idleMs, 1_800);
 });
+
+test("without setsockopt, a value the runtime fixes is applied when it is what was asked, else adjusted", () => {
+  const kernel = fakeKernel();
+  const report = tuneKeepalive(resolveKeepalive({ idle: "2s", interval: "1s", count: 3 }), {
+    native: idleOnlyNative(kernel),
+    unavailable: "koffi not installed",
+  });
+  assert.equal(report.interval.status, "applied");
+  assert.equal(report.interval.via, "native");
+  assert.equal(report.count.status, "adjusted");
+  assert.equal(report.count.value, 10);
+  assert.equal(report.count.note, "the runtime fixes it at 10; koffi not installed");
+  assert.equal(report.bound.idleMs, 2_000 + 1_000 * 10);
+});
