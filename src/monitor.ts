@@ -59,8 +59,8 @@ export interface Transition<C> {
   readonly reason: TransitionReason;
   /** When, by the monitor's clock (epoch milliseconds with the system clock). */
   readonly at: number;
-  /** The error behind a death, when there was one. */
-  readonly error?: unknown;
+  /** The error behind a death, when there was one (otherwise `undefined`). */
+  readonly error: unknown;
 }
 
 /** Which direction was idle (Netty's `IdleStateEvent`). */
@@ -266,6 +266,10 @@ const REASONS: readonly DeathReason[] = [
   "refused",
   "error",
 ];
+const REASON_INDEX = Object.fromEntries(REASONS.map((reason, index) => [reason, index])) as Record<
+  DeathReason,
+  number
+>;
 
 /**
  * Tracks the liveness of many connections on one shared timer.
@@ -318,6 +322,7 @@ export class LivenessMonitor<C = unknown> {
   #tick = 0; // never wraps; the store keeps its low 32 bits and ages are taken modulo 2^32
   #timer: unknown = undefined;
   #inTick = false;
+  #tickNow = 0; // the clock, read once per tick
   #closed = false;
   #hasDeadlines: boolean;
   #stallTicks: number;
@@ -364,7 +369,7 @@ export class LivenessMonitor<C = unknown> {
   #tracked = 0;
   #closedCount = 0;
   #pings = 0;
-  #deaths = new Map<DeathReason, number>(REASONS.map((reason) => [reason, 0]));
+  #deaths = new Float64Array(REASONS.length);
   #detect = new Buckets(DETECT_BOUNDS);
   #rtt = new Buckets(RTT_BOUNDS);
 
@@ -673,7 +678,7 @@ export class LivenessMonitor<C = unknown> {
    */
   stats(): MonitorStats {
     const deaths = {} as Record<DeathReason, number>;
-    for (const [reason, count] of this.#deaths) deaths[reason] = count;
+    REASONS.forEach((reason, index) => deaths[reason] = this.#deaths[index]);
     const cfg = this.#cfg;
     const k = this.keepalive;
     const ms = (ticks: number) => ticks > 0 ? ticks * cfg.resolution : null;
@@ -728,6 +733,11 @@ export class LivenessMonitor<C = unknown> {
 
   // ---- scheduler ----
 
+  /** The time now: read once per tick while one runs (deaths in bulk read it once), else fresh. */
+  #now(): number {
+    return this.#inTick ? this.#tickNow : this.#clock.now();
+  }
+
   #currentTick(): number {
     return Math.floor((this.#clock.now() - this.#origin) / this.resolution);
   }
@@ -765,7 +775,9 @@ export class LivenessMonitor<C = unknown> {
   #onTimer = (): void => {
     this.#timer = undefined;
     if (this.#closed) return;
-    const target = Math.floor((this.#clock.now() - this.#origin) / this.resolution);
+    const now = this.#clock.now();
+    this.#tickNow = now;
+    const target = Math.floor((now - this.#origin) / this.resolution);
     let behind = target - this.#tick;
     if (behind < 0) behind = 0; // fired early: nothing is due yet
     if (behind > this.#stallTicks) {
@@ -933,7 +945,7 @@ export class LivenessMonitor<C = unknown> {
         context: this.#contexts[slot] as C,
         kind,
         first: !repeat,
-        at: this.#clock.now(),
+        at: this.#now(),
       };
       try {
         onIdle(event);
@@ -990,7 +1002,7 @@ export class LivenessMonitor<C = unknown> {
   #ping(slot: number): void {
     this.#flags[slot] |= PING_OUT;
     this.#pingAt[slot] = this.#tick;
-    this.#pingMs[slot] = this.#clock.now();
+    this.#pingMs[slot] = this.#now();
     this.#pings++;
     if (this.#cfg.pingJitter > 0) {
       this.#pingWait[slot] = this.#jittered(this.#cfg.ping, this.#cfg.pingJitter);
@@ -1119,8 +1131,8 @@ export class LivenessMonitor<C = unknown> {
     this.#flags[slot] &= ~PING_OUT;
     this.#live--;
     if (to === DEAD) {
-      this.#deaths.set(reason as DeathReason, (this.#deaths.get(reason as DeathReason) ?? 0) + 1);
-      this.#detect.observe(this.#clock.now() - this.#timeOf(this.#lastIn[slot]));
+      this.#deaths[REASON_INDEX[reason as DeathReason]]++;
+      this.#detect.observe(this.#now() - this.#timeOf(this.#lastIn[slot]));
     } else {
       this.#closedCount++;
     }
@@ -1158,8 +1170,8 @@ export class LivenessMonitor<C = unknown> {
       from: STATE_NAMES[from],
       to: STATE_NAMES[to],
       reason,
-      at: this.#clock.now(),
-      ...(error === undefined ? {} : { error }),
+      at: this.#now(),
+      error,
     };
     try {
       onTransition(transition);
