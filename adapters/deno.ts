@@ -389,7 +389,7 @@ class Watched implements WatchedConn {
  * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * using conn = watchConn(monitor, await Deno.connect({ port: listener.addr.port }));
  * assert.equal(monitor.state(conn.id), "open");
- * console.log(conn.report.bound.idleMs); // 110000 with --allow-ffi, 7875000 without
+ * console.log(conn.report.bound.idleMs); // 110000: 7875000 without --allow-ffi
  * monitor.close();
  * ```
  */

@@ -168,6 +168,12 @@ const ALL_TASKS = [
     cmd: [bin("deno"), "check", ...existing(["mod.ts", "adapters", "tests", "scripts"])],
   },
   { name: "deno-lint", kind: "check", cmd: [bin("deno"), "lint"] },
+  {
+    // The core's JSDoc examples (the adapters' run on their own runtime in tests/examples_test.ts).
+    name: "deno-doc",
+    kind: "check",
+    cmd: [bin("deno"), "test", "--doc", "-A", "mod.ts", "src/"],
+  },
   { name: "deno-fmt", kind: "check", cmd: [bin("deno"), "fmt", "--check"] },
   {
     name: "deno-publish",

@@ -1,6 +1,8 @@
-// README.md's examples run as written: every code block after `<!-- readme-test: RUNTIME -->` runs
-// on that runtime (`any`: on every one) with the package's names mapped to this checkout, must
-// exit 0, and must print what its `console.log(…); // output` lines say it prints.
+// Examples run as written: every code block in README.md after `<!-- readme-test: RUNTIME -->`, and
+// every JSDoc example of adapters/RUNTIME.ts, runs on that runtime (`any`: on every one) with the
+// package's names mapped to this checkout, must exit 0, and must print what its
+// `console.log(…); // output` lines say it prints. (The core's JSDoc examples run under
+// `deno test --doc`; the adapters' need their own runtime.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -22,6 +24,7 @@ for (const adapter of ["node", "deno", "bun"]) {
 }
 
 interface Block {
+  source: string;
   runtime: string;
   code: string;
   line: number;
@@ -32,9 +35,31 @@ function blocks(): Block[] {
   const pattern = /<!-- readme-test: (\w+) -->\n```ts\n([\s\S]*?)```/g;
   for (const match of readme.matchAll(pattern)) {
     found.push({
+      source: "README.md",
       runtime: match[1],
       code: match[2],
       line: readme.slice(0, match.index).split("\n").length,
+    });
+  }
+  return found;
+}
+
+/** The JSDoc examples of an adapter (those not marked `ts ignore`), imports made absolute. */
+function adapterExamples(adapter: string): Block[] {
+  const file = new URL(`adapters/${adapter}.ts`, root);
+  const text = readFileSync(file, "utf8");
+  const found: Block[] = [];
+  for (const match of text.matchAll(/^ \* ```ts\n([\s\S]*?)^ \* ```$/gm)) {
+    const code = match[1].split("\n").map((line) => line.replace(/^ \* ?/, "")).join("\n")
+      .replace(
+        /from "(\.\.?\/[^"]+)"/g,
+        (_whole, path: string) => `from "${new URL(path, file).href}"`,
+      );
+    found.push({
+      source: `adapters/${adapter}.ts`,
+      runtime: adapter,
+      code,
+      line: text.slice(0, match.index).split("\n").length,
     });
   }
   return found;
@@ -45,9 +70,15 @@ test("README has runnable examples for every runtime", () => {
   assert.deepEqual([...runtimes].sort(), ["any", "bun", "deno", "node"]);
 });
 
-for (const block of blocks()) {
+test("every adapter has runnable examples", () => {
+  for (const adapter of ["node", "deno", "bun"]) {
+    assert.ok(adapterExamples(adapter).length >= 2, `adapters/${adapter}.ts`);
+  }
+});
+
+for (const block of [...blocks(), ...["node", "deno", "bun"].flatMap(adapterExamples)]) {
   const runs = block.runtime === "any" || block.runtime === runtime;
-  test(`README example at line ${block.line} (${block.runtime}) runs as written`, {
+  test(`${block.source} example at line ${block.line} (${block.runtime}) runs as written`, {
     timeout: 60_000,
   }, (t) => {
     if (!runs) return t.skip(`a ${block.runtime} example`);
@@ -57,7 +88,7 @@ for (const block of blocks()) {
     });
     const dir = new URL(".tmp/readme/", root);
     mkdirSync(dir, { recursive: true });
-    const file = new URL(`line-${block.line}-${runtime}.ts`, dir);
+    const file = new URL(`${block.source.replace(/\W/g, "_")}-${block.line}-${runtime}.ts`, dir);
     writeFileSync(file, code);
     const { cmd, args } = scriptCommand(fileURLToPath(file));
     const child = spawnSync(cmd, args, { encoding: "utf8", timeout: 30_000 });
