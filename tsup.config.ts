@@ -8,6 +8,9 @@ const config: Options = {
     node: "adapters/node.ts",
     deno: "adapters/deno.ts",
     bun: "adapters/bun.ts",
+    // The `socket-liveness` bin; its source starts with `#!/usr/bin/env node`, which esbuild keeps
+    // and tsup turns into an executable file.
+    cli: "cli/main.ts",
   },
   outDir: "dist",
   format: ["esm", "cjs"],

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
@@ -43,11 +43,15 @@ if (pkg.version !== deno.version) {
 }
 
 const denoExports = (deno.exports ?? {}) as Record<string, string>;
+// JSR exports that npm ships as a bin instead of an export: `deno run -A jsr:@liveness/socket/cli`
+// and `npx socket-liveness` run the same source.
+const BIN_EXPORTS: Record<string, string> = { "./cli": "socket-liveness" };
+const bins = (pkg.bin ?? {}) as Record<string, string>;
 const pkgExports = (pkg.exports ?? {}) as Record<string, unknown>;
 const npmSubpaths = Object.keys(pkgExports).filter((key) => key !== "./package.json").sort();
 const jsrSubpaths = Object.keys(denoExports).sort();
 for (const subpath of jsrSubpaths) {
-  if (!npmSubpaths.includes(subpath)) {
+  if (!npmSubpaths.includes(subpath) && !(subpath in BIN_EXPORTS)) {
     problems.push(`export ${subpath} is in deno.json but not in package.json`);
   }
 }
@@ -82,6 +86,41 @@ for (const [subpath, source] of Object.entries(denoExports)) {
           entries[name]
         } but deno.json exports ${source}`,
       );
+    }
+  }
+}
+
+for (const [subpath, name] of Object.entries(BIN_EXPORTS)) {
+  const target = bins[name];
+  if (target === undefined) {
+    if (subpath in denoExports) {
+      problems.push(`deno.json exports ${subpath}: package.json needs bin "${name}"`);
+    }
+    continue;
+  }
+  if (!(subpath in denoExports)) {
+    problems.push(`package.json bin "${name}" needs deno.json export ${subpath}`);
+    continue;
+  }
+  const entry = target.match(/^\.\/dist\/([^/.]+)\.js$/)?.[1];
+  if (entry === undefined || !(entry in entries)) {
+    problems.push(`package.json bin "${name}" (${target}) is not an ESM tsup entry point in dist/`);
+  } else if (`./${entries[entry].replace(/^\.\//, "")}` !== denoExports[subpath]) {
+    problems.push(
+      `package.json bin "${name}" is built from ${
+        entries[entry]
+      } but deno.json exports ${subpath} as ${denoExports[subpath]}`,
+    );
+  }
+  const file = fileURLToPath(new URL(target, root));
+  if (!existsSync(file)) {
+    problems.push(`package.json bin "${name}" points at ${target}, which does not exist`);
+  } else {
+    if (!readFileSync(file, "utf8").startsWith("#!/usr/bin/env node\n")) {
+      problems.push(`package.json bin "${name}" (${target}) must start with #!/usr/bin/env node`);
+    }
+    if ((statSync(file).mode & 0o111) === 0) {
+      problems.push(`package.json bin "${name}" (${target}) is not executable`);
     }
   }
 }

@@ -165,7 +165,7 @@ const ALL_TASKS = [
   {
     name: "deno-check",
     kind: "check",
-    cmd: [bin("deno"), "check", ...existing(["mod.ts", "adapters", "tests", "scripts"])],
+    cmd: [bin("deno"), "check", ...existing(["mod.ts", "adapters", "cli", "tests", "scripts"])],
   },
   { name: "deno-lint", kind: "check", cmd: [bin("deno"), "lint"] },
   {

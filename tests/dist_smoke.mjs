@@ -60,3 +60,18 @@ test("the ESM Node adapter declares a silent peer dead and destroys its socket",
   server.close();
   monitor.close();
 });
+
+test("the built CLI runs on this Node: plan prints the bound as JSON", async () => {
+  const { execFileSync } = await import("node:child_process");
+  const cli = new URL("../dist/cli.js", import.meta.url);
+  const out = execFileSync(process.execPath, [
+    cli.pathname,
+    "plan",
+    "--keepalive",
+    "2s:1s:3",
+    "--json",
+  ], {
+    encoding: "utf8",
+  });
+  assert.equal(JSON.parse(out).bound.idleMs, 5000);
+});
