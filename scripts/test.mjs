@@ -165,6 +165,8 @@ const ALL_TASKS = [
   {
     name: "deno-check",
     kind: "check",
+    // tests/dist_smoke.mjs imports the built package: check it once the build is done.
+    needs: ["build"],
     cmd: [bin("deno"), "check", ...existing(["mod.ts", "adapters", "cli", "tests", "scripts"])],
   },
   { name: "deno-lint", kind: "check", cmd: [bin("deno"), "lint"] },

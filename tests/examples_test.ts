@@ -32,7 +32,7 @@ interface Block {
 
 function blocks(): Block[] {
   const found: Block[] = [];
-  const pattern = /<!-- readme-test: (\w+) -->\n```ts\n([\s\S]*?)```/g;
+  const pattern = /<!-- readme-test: (\w+) -->\n+```ts\n([\s\S]*?)```/g;
   for (const match of readme.matchAll(pattern)) {
     found.push({
       source: "README.md",
