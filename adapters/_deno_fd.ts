@@ -323,6 +323,22 @@ export function releaseDenoFd(backend: SockoptBackend, connOrFd: ConnLike | numb
   finderOf(backend).release(connOrFd);
 }
 
+/**
+ * Whether descriptor `fd` is `conn`'s socket now: both its endpoints equal the conn's.
+ *
+ * @param backend A socket-option backend.
+ * @param fd A descriptor (e.g. a `dup` of the one {@linkcode findDenoFd} returned).
+ * @param conn The conn.
+ * @returns `true` only when both endpoints match.
+ */
+export function isDenoConnFd(backend: SockoptBackend, fd: number, conn: ConnLike): boolean {
+  const key = connKey(conn);
+  const local = backend.localAddress(fd);
+  const remote = backend.remoteAddress(fd);
+  return key !== undefined && local !== undefined && remote !== undefined &&
+    addrKey(local, remote) === key;
+}
+
 function connKey(conn: ConnLike): string | undefined {
   const local = conn.localAddr;
   const remote = conn.remoteAddr;

@@ -28,6 +28,8 @@ const SYMBOLS = {
   getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
   getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   getpeername: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  dup: { args: ["i32"], returns: "i32" },
+  close: { args: ["i32"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 } as const;
 
@@ -83,6 +85,8 @@ function load(): BackendResult {
         ) => number,
         getsockname: libc.getsockname as (fd: number, a: Uint8Array, n: Uint32Array) => number,
         getpeername: libc.getpeername as (fd: number, a: Uint8Array, n: Uint32Array) => number,
+        dup: libc.dup as (fd: number) => number,
+        close: libc.close as (fd: number) => number,
         errno: () => ffi.read.i32(errnoAddress, 0),
       }),
     };

@@ -26,6 +26,8 @@ const SYMBOLS = {
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  dup: { parameters: ["i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -85,6 +87,8 @@ function load(): BackendResult {
         ) => number,
         getsockname: libc.getsockname as (fd: number, a: Uint8Array, n: Uint32Array) => number,
         getpeername: libc.getpeername as (fd: number, a: Uint8Array, n: Uint32Array) => number,
+        dup: libc.dup as (fd: number) => number,
+        close: libc.close as (fd: number) => number,
         errno: () => errnoView.getInt32(0),
       }),
     };

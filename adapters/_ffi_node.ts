@@ -57,6 +57,8 @@ function load(): BackendResult {
     const getsockopt = libc.func("int getsockopt(int, int, int, void *, void *)");
     const getsockname = libc.func("int getsockname(int, void *, void *)");
     const getpeername = libc.func("int getpeername(int, void *, void *)");
+    const dup = libc.func("int dup(int)");
+    const close = libc.func("int close(int)");
     return {
       ok: true,
       backend: createLinuxBackend("koffi", {
@@ -66,6 +68,8 @@ function load(): BackendResult {
           getsockopt(fd, level, option, value, length),
         getsockname: (fd, address, length) => getsockname(fd, address, length),
         getpeername: (fd, address, length) => getpeername(fd, address, length),
+        dup: (fd) => dup(fd),
+        close: (fd) => close(fd),
         errno: () => koffi.errno(),
       }),
     };

@@ -397,17 +397,18 @@ function tune(
   if (!loaded.ok) return without(loaded.reason);
   const fd = bunSocketFd(socket);
   if (fd === undefined) return without("the socket has no file descriptor");
-  const before = notThisSocket(loaded.backend, fd, socket);
-  if (before !== undefined) return without(before);
-  const report = tuneKeepalive(
-    settings,
-    { native, sockopt: { backend: loaded.backend, fd } },
-    monitor.policy,
-  );
-  const after = notThisSocket(loaded.backend, fd, socket);
-  if (after === undefined) return report;
-  // The descriptor changed hands while it was tuned: its readings are not this socket's.
-  return without(`${after} after tuning: what setsockopt set there is unknown`);
+  const backend = loaded.backend;
+  // Tune a dup(2): it names the socket the number named when it was taken, so a descriptor closed
+  // and reused meanwhile is never tuned — the check on the duplicate refuses it.
+  try {
+    return backend.withDuplicate(fd, (held) => {
+      const other = notThisSocket(backend, held, socket);
+      if (other !== undefined) return without(other);
+      return tuneKeepalive(settings, { native, sockopt: { backend, fd: held } }, monitor.policy);
+    });
+  } catch (error) {
+    return without(`descriptor ${fd}: ${(error as Error).message}`);
+  }
 }
 
 /** Why `fd` is not proven to be `socket`'s, or `undefined` when both endpoints match. */
@@ -416,8 +417,9 @@ function notThisSocket(backend: SockoptBackend, fd: number, socket: BunSocket): 
   const local = backend.localAddress(fd);
   const remote = backend.remoteAddress(fd);
   if (
-    local?.address === socket.localAddress && local.port === socket.localPort &&
-    remote?.address === socket.remoteAddress && remote.port === socket.remotePort
+    local !== undefined && remote !== undefined &&
+    local.address === socket.localAddress && local.port === socket.localPort &&
+    remote.address === socket.remoteAddress && remote.port === socket.remotePort
   ) return undefined;
   const show = (end?: { address: string; port: number }) =>
     end === undefined ? "?" : `${end.address}:${end.port}`;

@@ -34,9 +34,9 @@
 import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
 import { type NativeKeepalive, tuneKeepalive, type TuningReport } from "../src/tune.ts";
 import type { SockoptBackend } from "../src/_sockopt.ts";
-import { describe } from "../src/_validate.ts";
+import { describe, knownKeys } from "../src/_validate.ts";
 import { loadDenoBackend } from "./_ffi_deno.ts";
-import { findDenoFd, releaseDenoFd } from "./_deno_fd.ts";
+import { findDenoFd, isDenoConnFd, releaseDenoFd } from "./_deno_fd.ts";
 
 /** The part of a `Deno.NetAddr` the adapter uses. */
 export interface DenoNetAddr {
@@ -194,10 +194,23 @@ function checkMonitor(monitor: unknown): void {
   }
 }
 
-function checkOptions(options: unknown): WatchOptions {
-  if (options === null || typeof options !== "object") {
+const WATCH_KEYS = ["ffi"] as const;
+const LISTEN_KEYS = ["ffi", "port", "hostname", "tcpBacklog", "reusePort"] as const;
+const CONNECT_KEYS = [
+  "ffi",
+  "port",
+  "hostname",
+  "signal",
+  "autoSelectFamily",
+  "autoSelectFamilyAttemptDelay",
+] as const;
+
+function checkOptions(options: unknown, keys: readonly string[]): WatchOptions {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
     throw new TypeError(`Argument "options" must be an object, got ${describe(options)}`);
   }
+  // A typo such as `hostnme` would otherwise listen on every interface.
+  knownKeys(options as Record<string, unknown>, "", keys);
   const ffi = (options as WatchOptions).ffi;
   if (ffi !== undefined && typeof ffi !== "boolean") {
     throw new TypeError(`Option "ffi" must be a boolean, got ${describe(ffi)}`);
@@ -248,12 +261,29 @@ class Watched implements WatchedConn {
         else sockopt = { backend: loaded.backend, fd };
       }
     }
-    let report = tuneKeepalive(monitor.keepalive, { native, sockopt, unavailable }, monitor.policy);
-    if (sockopt !== undefined && findDenoFd(sockopt.backend, conn) !== sockopt.fd) {
-      unavailable = "the descriptor changed hands while tuning: nothing set on it is verified";
-      report = tuneKeepalive(monitor.keepalive, { native, unavailable }, monitor.policy);
+    const without = (why: string) =>
+      tuneKeepalive(monitor.keepalive, { native, unavailable: why }, monitor.policy);
+    if (sockopt === undefined) this.report = without(unavailable);
+    else {
+      const { backend, fd } = sockopt;
+      // Tune a dup(2): it names the socket the number named when it was taken, so a descriptor
+      // closed and reused meanwhile is never tuned — the check on the duplicate refuses it.
+      try {
+        this.report = backend.withDuplicate(
+          fd,
+          (held) =>
+            isDenoConnFd(backend, held, conn)
+              ? tuneKeepalive(
+                monitor.keepalive,
+                { native, sockopt: { backend, fd: held } },
+                monitor.policy,
+              )
+              : without(`descriptor ${fd} changed hands before tuning: nothing was set on it`),
+        );
+      } catch (error) {
+        this.report = without(`descriptor ${fd}: ${(error as Error).message}`);
+      }
     }
-    this.report = report;
     try {
       this.id = monitor.track(this, Watched.driver);
     } catch (error) {
@@ -404,7 +434,7 @@ export function watchConn(
   if (typeof c?.read !== "function" || typeof c.setKeepAlive !== "function") {
     throw new TypeError(`Argument "conn" must be a Deno.TcpConn, got ${describe(conn)}`);
   }
-  return new Watched(monitor, conn, checkOptions(options).ffi !== false);
+  return new Watched(monitor, conn, checkOptions(options, WATCH_KEYS).ffi !== false);
 }
 
 /**
@@ -441,7 +471,7 @@ export function listen(
 ): WatchedListener {
   const deno = runtime();
   checkMonitor(monitor);
-  const { ffi, ...rest } = checkOptions(options) as ListenOptions;
+  const { ffi, ...rest } = checkOptions(options, LISTEN_KEYS) as ListenOptions;
   const listener = deno.listen({ ...rest, transport: "tcp" });
   const watch = (conn: DenoTcpConn): WatchedConn => {
     try {
@@ -496,7 +526,7 @@ export async function connect(
 ): Promise<WatchedConn> {
   const deno = runtime();
   checkMonitor(monitor);
-  const { ffi, ...rest } = checkOptions(options) as ConnectOptions;
+  const { ffi, ...rest } = checkOptions(options, CONNECT_KEYS) as ConnectOptions;
   const conn = await deno.connect({ ...rest, transport: "tcp" });
   try {
     return new Watched(monitor, conn, ffi !== false);

@@ -47,6 +47,14 @@ export interface SockoptBackend {
   localAddress(fd: number): SockAddr | undefined;
   /** `getpeername`, or `undefined` when `fd` is not a connected IPv4/IPv6 socket. */
   remoteAddress(fd: number): SockAddr | undefined;
+  /**
+   * Runs `fn` with a `dup(2)` of `fd`, closed afterwards. The duplicate names the socket `fd` named
+   * at the moment of the call, whatever happens to the number `fd` meanwhile (closed and reused by
+   * another thread): prove it is the right socket on the duplicate, then tune the duplicate.
+   *
+   * @throws {SockoptError} When `dup` fails (e.g. `EBADF`: `fd` is closed).
+   */
+  withDuplicate<T>(fd: number, fn: (duplicate: number) => T): T;
 }
 
 /** Whether a backend could be built here, and why not. */
@@ -93,6 +101,10 @@ export interface LibcCalls {
   getsockname(fd: number, address: Uint8Array, length: Uint32Array): number;
   /** `int getpeername(int, struct sockaddr *, socklen_t *)` */
   getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
+  /** `int dup(int)` */
+  dup(fd: number): number;
+  /** `int close(int)` */
+  close(fd: number): number;
   /** The calling thread's `errno`, read right after a failed call. */
   errno(): number;
 }
@@ -192,6 +204,15 @@ export function createLinuxBackend(name: string, libc: LibcCalls): SockoptBacken
     },
     remoteAddress(fd: number): SockAddr | undefined {
       return readAddress(fd, true);
+    },
+    withDuplicate<T>(fd: number, fn: (duplicate: number) => T): T {
+      const duplicate = libc.dup(fd);
+      if (duplicate < 0) throw new SockoptError("dup", libc.errno());
+      try {
+        return fn(duplicate);
+      } finally {
+        libc.close(duplicate);
+      }
     },
   };
 }

@@ -11,7 +11,7 @@ import {
   LINUX_DEFAULTS,
   resolveKeepalive,
 } from "./keepalive.ts";
-import { knownKeys, objectOrUndefined } from "./_validate.ts";
+import { describe, knownKeys, objectOrUndefined } from "./_validate.ts";
 
 /** What detects a vanished peer first. */
 export type Detector =
@@ -84,7 +84,7 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
   const opts = objectOrUndefined(options, "") ?? {};
   knownKeys(opts, "", KEYS);
   const keepalive = resolveKeepalive(opts.keepalive);
-  const system = (opts.system as BoundOptions["system"]) ?? LINUX_DEFAULTS;
+  const system = checkSystem(opts.system) ?? LINUX_DEFAULTS;
   const resolution = opts.resolution === undefined
     ? 100
     : parseDuration(opts.resolution, "resolution");
@@ -178,4 +178,19 @@ function smallest(candidates: [number, Detector][]): [number, Detector] {
   let best = candidates[0];
   for (const candidate of candidates) if (candidate[0] < best[0]) best = candidate;
   return best;
+}
+
+function checkSystem(value: unknown): BoundOptions["system"] | undefined {
+  const system = objectOrUndefined(value, "system");
+  if (system === undefined) return undefined;
+  knownKeys(system, "system", ["idleMs", "intervalMs", "count", "retransmitGiveUpMs"]);
+  for (const key of ["idleMs", "intervalMs", "count", "retransmitGiveUpMs"]) {
+    const field = system[key];
+    if (typeof field !== "number" || !Number.isFinite(field) || field <= 0) {
+      throw new RangeError(
+        `Option "system.${key}" must be a finite number above 0, got ${describe(field)}`,
+      );
+    }
+  }
+  return system as BoundOptions["system"];
 }

@@ -74,6 +74,11 @@ export class ManualClock implements Clock {
    * @param start The initial time in milliseconds.
    */
   constructor(start = 0) {
+    if (typeof start !== "number" || !Number.isFinite(start)) {
+      throw new RangeError(
+        `Argument "start" must be a finite number of milliseconds, got ${start}`,
+      );
+    }
     this.#now = start;
   }
 
@@ -90,6 +95,9 @@ export class ManualClock implements Clock {
    * @returns A handle for {@linkcode ManualClock.clearTimeout}.
    */
   setTimeout(callback: () => void, ms: number): unknown {
+    if (typeof callback !== "function") {
+      throw new TypeError(`Argument "callback" must be a function, got ${typeof callback}`);
+    }
     const id = this.#nextId++;
     this.#timers.set(id, { at: this.#now + Math.max(0, ms), callback });
     return id;
@@ -115,6 +123,11 @@ export class ManualClock implements Clock {
    * @param ms How far to move, in milliseconds.
    */
   advance(ms: number): void {
+    if (typeof ms !== "number" || !(ms >= 0) || !Number.isFinite(ms)) {
+      throw new RangeError(
+        `Argument "ms" must be a finite number of milliseconds, 0 or more, got ${ms}`,
+      );
+    }
     const end = this.#now + ms;
     for (;;) {
       let nextId = 0;

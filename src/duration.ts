@@ -96,6 +96,9 @@ export function parseDuration(
  * ```
  */
 export function formatDuration(ms: number): string {
+  if (typeof ms !== "number") {
+    throw new TypeError(`Argument "ms" must be a number of milliseconds, got ${describe(ms)}`);
+  }
   if (!Number.isFinite(ms)) return String(ms);
   if (ms < 1000) return `${Math.round(ms * 1000) / 1000} ms`;
   return `${Math.round(ms) / 1000} s`;

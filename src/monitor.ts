@@ -501,7 +501,7 @@ export class LivenessMonitor<C = unknown> {
    */
   received(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS) return;
+    if (!this.#owns(slot, id)) return;
     this.#lastIn[slot] = this.#tick;
     this.#flags[slot] &= ~SENT_LAST;
     if (this.#state[slot] !== OPEN) this.#wake(slot, false);
@@ -514,7 +514,7 @@ export class LivenessMonitor<C = unknown> {
    */
   sent(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS) return;
+    if (!this.#owns(slot, id)) return;
     this.#lastOut[slot] = this.#tick;
     this.#flags[slot] |= SENT_LAST;
   }
@@ -526,7 +526,7 @@ export class LivenessMonitor<C = unknown> {
    */
   acked(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return;
+    if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
     this.#lastIn[slot] = this.#tick;
     this.#flags[slot] &= ~SENT_LAST;
     if (this.#cfg.phi !== undefined) this.#arrival(slot);
@@ -540,7 +540,7 @@ export class LivenessMonitor<C = unknown> {
    */
   beat(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return;
+    if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
     if (this.#cfg.phi !== undefined) this.#arrival(slot);
     this.received(id);
   }
@@ -555,7 +555,7 @@ export class LivenessMonitor<C = unknown> {
    */
   pinged(id: ConnectionId): boolean {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return true;
+    if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return true;
     const enforcement = this.#cfg.enforcement;
     let allowed = true;
     if (enforcement !== undefined) {
@@ -585,7 +585,7 @@ export class LivenessMonitor<C = unknown> {
    */
   ended(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return;
+    if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
     if (this.#flags[slot] & ENDED) return;
     this.#flags[slot] |= ENDED;
     this.#call("onEnd", this.#cfg.onEnd, this.#contexts[slot], id);
@@ -600,7 +600,7 @@ export class LivenessMonitor<C = unknown> {
    */
   failed(id: ConnectionId, error: unknown): void {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return;
+    if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
     // An adapter that samples activity reports it now: whether data was in flight decides the reason.
     this.#sample(slot);
     if (this.#state[slot] >= DEAD) return;
@@ -619,7 +619,7 @@ export class LivenessMonitor<C = unknown> {
    */
   closed(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] >= DEAD) return;
+    if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
     this.#terminate(slot, CLOSED, "local-close", undefined);
   }
 
@@ -631,7 +631,7 @@ export class LivenessMonitor<C = unknown> {
    */
   state(id: ConnectionId): ConnectionState | undefined {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] === FREE) return undefined;
+    if (!this.#owns(slot, id) || this.#state[slot] === FREE) return undefined;
     return STATE_NAMES[this.#state[slot]];
   }
 
@@ -643,7 +643,7 @@ export class LivenessMonitor<C = unknown> {
    */
   info(id: ConnectionId): ConnectionInfo | undefined {
     const slot = id & SLOT_MASK;
-    if (this.#gen[slot] !== id >>> SLOT_BITS || this.#state[slot] === FREE) return undefined;
+    if (!this.#owns(slot, id) || this.#state[slot] === FREE) return undefined;
     const flags = this.#flags[slot];
     return {
       state: STATE_NAMES[this.#state[slot]],
@@ -664,7 +664,7 @@ export class LivenessMonitor<C = unknown> {
   phi(id: ConnectionId): number | undefined {
     const slot = id & SLOT_MASK;
     const settings = this.#cfg.phi;
-    if (settings === undefined || this.#gen[slot] !== id >>> SLOT_BITS) return undefined;
+    if (settings === undefined || !this.#owns(slot, id)) return undefined;
     if (this.#state[slot] === FREE) return undefined;
     const [mean, sd] = this.#distribution(slot);
     return phi(this.#clock.now() - this.#beatMs[slot], mean, sd);
@@ -835,6 +835,12 @@ export class LivenessMonitor<C = unknown> {
     this.#flags[slot] &= ~IN_WHEEL;
     this.#inWheel--;
     if (this.#state[slot] >= DEAD) this.#free(slot);
+  }
+
+  /** Whether `id` names the connection now in `slot` (ids never have generation 0). */
+  #owns(slot: number, id: ConnectionId): boolean {
+    const gen = id >>> SLOT_BITS;
+    return gen !== 0 && this.#gen[slot] === gen;
   }
 
   /** Lets the slot's driver report activity it samples rather than sees. */

@@ -28,6 +28,7 @@
  * ```
  */
 export function phi(elapsed: number, mean: number, stdDeviation: number): number {
+  checkParameters(elapsed, mean, stdDeviation);
   const y = (elapsed - mean) / stdDeviation;
   const e = Math.exp(-y * (1.5976 + 0.070566 * y * y));
   const value = elapsed > mean ? -Math.log10(e / (1 + e)) : -Math.log10(1 - 1 / (1 + e));
@@ -53,6 +54,10 @@ export function phi(elapsed: number, mean: number, stdDeviation: number): number
  * ```
  */
 export function phiCrossing(threshold: number, mean: number, stdDeviation: number): number {
+  if (typeof threshold !== "number" || !(threshold > 0) || !Number.isFinite(threshold)) {
+    throw new RangeError(`Argument "threshold" must be a finite number above 0, got ${threshold}`);
+  }
+  checkParameters(0, mean, stdDeviation);
   let low = 0;
   let high = mean + stdDeviation;
   while (phi(high, mean, stdDeviation) < threshold) high *= 2;
@@ -62,4 +67,19 @@ export function phiCrossing(threshold: number, mean: number, stdDeviation: numbe
     else low = middle;
   }
   return high;
+}
+
+function checkParameters(elapsed: number, mean: number, stdDeviation: number): void {
+  for (const [name, value] of [["elapsed", elapsed], ["mean", mean]] as const) {
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      throw new RangeError(
+        `Argument "${name}" must be a finite number of milliseconds, 0 or more, got ${value}`,
+      );
+    }
+  }
+  if (typeof stdDeviation !== "number" || !Number.isFinite(stdDeviation) || !(stdDeviation > 0)) {
+    throw new RangeError(
+      `Argument "stdDeviation" must be a finite number of milliseconds above 0, got ${stdDeviation}`,
+    );
+  }
 }

@@ -11,6 +11,7 @@ import { formatDuration } from "./duration.ts";
 import type { KeepaliveSettings } from "./keepalive.ts";
 import { platformOptions, type SupportedOption } from "./_platform.ts";
 import type { SockoptBackend } from "./_sockopt.ts";
+import { describe } from "./_validate.ts";
 
 /** The five controls a report covers. */
 export type KeepaliveControl = "keepalive" | "idle" | "interval" | "count" | "userTimeout";
@@ -141,6 +142,16 @@ export function tuneKeepalive(
   target: TuneTarget,
   policy: Pick<BoundOptions, "heartbeat" | "idleTimeout" | "resolution"> = {},
 ): TuningReport {
+  if (settings === null || typeof settings !== "object" || typeof settings.enabled !== "boolean") {
+    throw new TypeError(
+      `Argument "settings" must be keepalive settings from resolveKeepalive(), got ${
+        describe(settings)
+      }`,
+    );
+  }
+  if (target === null || typeof target !== "object") {
+    throw new TypeError(`Argument "target" must be an object, got ${describe(target)}`);
+  }
   const asked: Record<KeepaliveControl, number | boolean | undefined> = {
     keepalive: settings.enabled,
     idle: settings.enabled ? settings.idleMs : undefined,

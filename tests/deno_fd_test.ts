@@ -66,6 +66,9 @@ class FakeKernel implements SockoptBackend {
     const entry = this.table[fd];
     return entry?.kind === "tcp" ? entry.remote : undefined;
   }
+  withDuplicate<T>(fd: number, fn: (duplicate: number) => T): T {
+    return fn(fd); // the finder never duplicates
+  }
 }
 
 // stdin, stdout, stderr, a few runtime descriptors, and the listener.

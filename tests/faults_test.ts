@@ -27,7 +27,7 @@ import {
   tuneKeepalive,
 } from "../mod.ts";
 import { type JsonLine, netnsAvailable, runtime, withNetns } from "./_netns.ts";
-import { type ConnLike, DenoFdFinder } from "../adapters/_deno_fd.ts";
+import { type ConnLike, DenoFdFinder, isDenoConnFd } from "../adapters/_deno_fd.ts";
 import { type SockAddr, type SockoptBackend, SockoptError } from "../src/_sockopt.ts";
 import { watchSocket } from "../adapters/node.ts";
 import { type DenoTcpConn, watchConn, type WatchedConn } from "../adapters/deno.ts";
@@ -233,6 +233,18 @@ class FakeKernel implements SockoptBackend {
   remoteAddress(fd: number): SockAddr | undefined {
     return this.table[fd]?.remote;
   }
+  /** `dup(2)`: the lowest free number, naming the same socket. */
+  withDuplicate<T>(fd: number, fn: (duplicate: number) => T): T {
+    const entry = this.table[fd] ?? fail("dup", 9);
+    let duplicate = this.table.indexOf(undefined);
+    if (duplicate < 0) duplicate = this.table.length;
+    this.table[duplicate] = entry;
+    try {
+      return fn(duplicate);
+    } finally {
+      this.close(duplicate);
+    }
+  }
 }
 
 function addr(port: number): SockAddr {
@@ -255,9 +267,9 @@ test("a conn closed and its descriptor reused by another: the lookup never retur
   assert.equal(finder.find(b), b.fd);
 });
 
-test("a descriptor reused between lookup and setsockopt: the check after tuning detects it", () => {
-  // The Deno adapter's sequence (adapters/deno.ts): find, tune, find again; a mismatch replaces the
-  // report with one that claims nothing was set. Here the descriptor changes hands mid-tuning.
+test("a descriptor reused between lookup and setsockopt: a second lookup sees it", () => {
+  // Here the descriptor changes hands mid-tuning of the number itself (what the adapters no longer
+  // do: they tune a dup, see the next test); the finder then no longer returns it for the old conn.
   const kernel = new FakeKernel();
   const finder = new DenoFdFinder(kernel);
   const a = kernel.connect();
@@ -275,10 +287,10 @@ test("a descriptor reused between lookup and setsockopt: the check after tuning 
   assert.equal(report.idle.status, "unsupported", "and the report then claims nothing");
 });
 
-test("a descriptor reused between lookup and setsockopt never tunes the other socket", {
-  todo: "known gap: setsockopt goes to whatever the number names by then (fix: tune a dup(2) of " +
-    "the descriptor, proven by its endpoints; see RELIABILITY.md)",
-}, () => {
+test("a descriptor reused between lookup and setsockopt never tunes the other socket", () => {
+  // The adapters' sequence: find the number, dup it, prove the duplicate is the conn's, tune the
+  // duplicate. The number is closed and taken by another socket in the middle: the duplicate still
+  // names the first socket, so the other one is never touched.
   const kernel = new FakeKernel();
   const finder = new DenoFdFinder(kernel);
   const a = kernel.connect();
@@ -288,8 +300,16 @@ test("a descriptor reused between lookup and setsockopt never tunes the other so
     kernel.close(fd);
     b = kernel.connect();
   };
-  tuneKeepalive(resolveKeepalive("2s:1s:3"), { sockopt: { backend: kernel, fd } });
+  const report = kernel.withDuplicate(fd, (held) => {
+    assert.equal(isDenoConnFd(kernel, held, a), true);
+    return tuneKeepalive(resolveKeepalive("2s:1s:3"), { sockopt: { backend: kernel, fd: held } });
+  });
+  assert.equal(b?.fd, fd, "the number was taken by another socket meanwhile");
   assert.deepEqual(kernel.sets.filter((set) => set.port === b!.port), []);
+  assert.ok(kernel.sets.some((set) => set.port === a.port && set.option === "6/4"));
+  assert.equal(report.idle.status, "applied");
+  // A duplicate taken after the number changed hands is refused by the check.
+  assert.equal(kernel.withDuplicate(fd, (held) => isDenoConnFd(kernel, held, a)), false);
 });
 
 // ---- user callbacks that throw, re-enter or block ---------------------------------------------
@@ -574,9 +594,6 @@ test("bun adapter: close and error after close change nothing", { skip: only("bu
 
 test("bun adapter: a socket whose peer is gone before open is not thrown at", {
   skip: only("bun"),
-  todo:
-    "bug in adapters/bun.ts notThisSocket(): undefined endpoints on both sides compare equal, " +
-    "then `remote.port` throws (see RELIABILITY.md)",
 }, () => {
   // Bun reports no addresses for a socket reset before `open` runs, and getpeername fails on it
   // (here the descriptor is stdin, no socket at all).

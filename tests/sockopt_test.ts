@@ -84,6 +84,8 @@ test("createLinuxBackend passes ints through one reused buffer", () => {
     },
     getsockname: () => -1,
     getpeername: () => -1,
+    dup: () => -1,
+    close: () => 0,
     errno: () => 88,
   };
   const backend = createLinuxBackend("fake", libc);
@@ -106,6 +108,8 @@ test("createLinuxBackend reports errno from the failed call", () => {
     getsockopt: () => -1,
     getsockname: () => -1,
     getpeername: () => -1,
+    dup: () => -1,
+    close: () => 0,
     errno: () => 92,
   });
   assert.throws(() => backend.setInt(3, 6, 18, 1), {
@@ -115,4 +119,30 @@ test("createLinuxBackend reports errno from the failed call", () => {
     message: "getsockopt SO_KEEPALIVE failed: ENOPROTOOPT (92)",
   });
   assert.throws(() => backend.tcpInfo(3), { code: "ENOPROTOOPT" });
+});
+
+test("withDuplicate runs on a dup(2) and always closes it; a failed dup names its errno", () => {
+  const calls: string[] = [];
+  const backend = createLinuxBackend("fake", {
+    setsockopt: () => 0,
+    getsockopt: () => 0,
+    getsockname: () => -1,
+    getpeername: () => -1,
+    dup: (fd) => {
+      calls.push(`dup ${fd}`);
+      return fd === 5 ? 9 : -1;
+    },
+    close: (fd) => {
+      calls.push(`close ${fd}`);
+      return 0;
+    },
+    errno: () => 9,
+  });
+  assert.equal(backend.withDuplicate(5, (held) => held * 2), 18);
+  assert.throws(() =>
+    backend.withDuplicate(5, () => {
+      throw new Error("inside");
+    }), { message: "inside" });
+  assert.throws(() => backend.withDuplicate(6, () => 0), { message: "dup failed: EBADF (9)" });
+  assert.deepEqual(calls, ["dup 5", "close 9", "dup 5", "close 9", "dup 6"]);
 });

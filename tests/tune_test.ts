@@ -32,6 +32,7 @@ function fakeKernel(fd = 7) {
     tcpInfo: () => undefined,
     localAddress: () => undefined,
     remoteAddress: () => undefined,
+    withDuplicate: (fd, fn) => fn(fd),
   };
   return { backend, values, calls, fd };
 }
