@@ -398,17 +398,8 @@ function tune(
   const fd = bunSocketFd(socket);
   if (fd === undefined) return without("the socket has no file descriptor");
   const backend = loaded.backend;
-  // Tune a dup(2): it names the socket the number named when it was taken, so a descriptor closed
-  // and reused meanwhile is never tuned — the check on the duplicate refuses it.
-  try {
-    return backend.withDuplicate(fd, (held) => {
-      const other = notThisSocket(backend, held, socket);
-      if (other !== undefined) return without(other);
-      return tuneKeepalive(settings, { native, sockopt: { backend, fd: held } }, monitor.policy);
-    });
-  } catch (error) {
-    return without(`descriptor ${fd}: ${(error as Error).message}`);
-  }
+  const prove = (held: number) => notThisSocket(backend, held, socket);
+  return tuneKeepalive(settings, { native, sockopt: { backend, fd, prove } }, monitor.policy);
 }
 
 /** Why `fd` is not proven to be `socket`'s, or `undefined` when both endpoints match. */

@@ -261,29 +261,16 @@ class Watched implements WatchedConn {
         else sockopt = { backend: loaded.backend, fd };
       }
     }
-    const without = (why: string) =>
-      tuneKeepalive(monitor.keepalive, { native, unavailable: why }, monitor.policy);
-    if (sockopt === undefined) this.report = without(unavailable);
-    else {
-      const { backend, fd } = sockopt;
-      // Tune a dup(2): it names the socket the number named when it was taken, so a descriptor
-      // closed and reused meanwhile is never tuned — the check on the duplicate refuses it.
-      try {
-        this.report = backend.withDuplicate(
-          fd,
-          (held) =>
-            isDenoConnFd(backend, held, conn)
-              ? tuneKeepalive(
-                monitor.keepalive,
-                { native, sockopt: { backend, fd: held } },
-                monitor.policy,
-              )
-              : without(`descriptor ${fd} changed hands before tuning: nothing was set on it`),
-        );
-      } catch (error) {
-        this.report = without(`descriptor ${fd}: ${(error as Error).message}`);
-      }
-    }
+    // Tuned through a dup(2) proven by its endpoints: a number reused meanwhile is never touched.
+    const prove = (held: number): string | undefined =>
+      sockopt !== undefined && isDenoConnFd(sockopt.backend, held, conn)
+        ? undefined
+        : `descriptor ${sockopt?.fd} changed hands before tuning: nothing was set on it`;
+    this.report = tuneKeepalive(
+      monitor.keepalive,
+      { native, sockopt: sockopt && { ...sockopt, prove }, unavailable },
+      monitor.policy,
+    );
     try {
       this.id = monitor.track(this, Watched.driver);
     } catch (error) {

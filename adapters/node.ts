@@ -378,17 +378,10 @@ function tune(monitor: LivenessMonitor<Socket>, socket: Socket, ffi: boolean): T
   const fd = nodeSocketFd(socket);
   if (fd === undefined) return without("the socket has no file descriptor");
   const backend = loaded.backend;
-  // Tune a dup(2): it names the socket the number named when it was taken, so a descriptor closed
-  // and reused meanwhile (by a worker thread) is never tuned — the check on the duplicate refuses it.
-  try {
-    return backend.withDuplicate(fd, (held) => {
-      const other = notThisSocket(backend, held, socket);
-      if (other !== undefined) return without(other);
-      return tuneKeepalive(settings, { native, sockopt: { backend, fd: held } }, monitor.policy);
-    });
-  } catch (error) {
-    return without(`descriptor ${fd}: ${(error as Error).message}`);
-  }
+  // Tuned through a dup(2) proven by its endpoints: a number reused meanwhile (by a worker thread)
+  // is never touched.
+  const prove = (held: number) => notThisSocket(backend, held, socket);
+  return tuneKeepalive(settings, { native, sockopt: { backend, fd, prove } }, monitor.policy);
 }
 
 function nativeKeepalive(socket: Socket, withIdle: boolean): NativeKeepalive {

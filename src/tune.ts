@@ -86,8 +86,17 @@ export interface NativeKeepalive {
 export interface TuneTarget {
   /** The runtime's own keepalive API, where it has one. */
   readonly native?: NativeKeepalive;
-  /** A `setsockopt` backend and the socket's descriptor (proven to be this socket's). */
-  readonly sockopt?: { readonly backend: SockoptBackend; readonly fd: number };
+  /**
+   * A `setsockopt` backend and the socket's descriptor. With `prove` (which says why a descriptor is
+   * not this socket's, or `undefined` when it is), a `dup(2)` of `fd` is proven and tuned instead of
+   * the number: a descriptor closed and reused by another socket meanwhile is never touched.
+   * Without `prove` the caller vouches for `fd`.
+   */
+  readonly sockopt?: {
+    readonly backend: SockoptBackend;
+    readonly fd: number;
+    readonly prove?: (fd: number) => string | undefined;
+  };
   /** Why there is no `setsockopt` path (e.g. "Deno needs --allow-ffi"). */
   readonly unavailable?: string;
 }
@@ -151,6 +160,24 @@ export function tuneKeepalive(
   }
   if (target === null || typeof target !== "object") {
     throw new TypeError(`Argument "target" must be an object, got ${describe(target)}`);
+  }
+  if (target.sockopt?.prove !== undefined) {
+    const { backend, fd, prove } = target.sockopt;
+    const without = (why: string) =>
+      tuneKeepalive(settings, { native: target.native, unavailable: why }, policy);
+    try {
+      return backend.withDuplicate(fd, (held) => {
+        const other = prove(held);
+        if (other !== undefined) return without(other);
+        return tuneKeepalive(
+          settings,
+          { native: target.native, sockopt: { backend, fd: held } },
+          policy,
+        );
+      });
+    } catch (error) {
+      return without(`descriptor ${fd}: ${(error as Error)?.message ?? error}`);
+    }
   }
   const asked: Record<KeepaliveControl, number | boolean | undefined> = {
     keepalive: settings.enabled,
