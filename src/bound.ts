@@ -65,7 +65,8 @@ const KEYS = ["keepalive", "heartbeat", "idleTimeout", "resolution", "budget", "
  *   gives up at the first probe at or after the user timeout instead (`count` no longer applies).
  * - With data in flight keepalive does not run: the user timeout governs, or without it the
  *   kernel's retransmissions (about 924.6 s with Linux defaults).
- * - Heartbeat: `interval + timeout` plus three ticks; idle timeout: the timeout plus two ticks.
+ * - Heartbeat: `interval + timeout` plus three ticks; idle timeout: the timeout plus two ticks
+ *   (the monitor counts whole ticks: each duration rounds up to one).
  *
  * @param options The options in force.
  * @returns The bounds, what gives each, and warnings.
@@ -89,6 +90,7 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
     ? 100
     : parseDuration(opts.resolution, "resolution");
   const warnings: string[] = [...keepalive.adjustments];
+  const ticks = (ms: number) => Math.ceil(ms / resolution);
 
   const keepaliveMs = keepaliveBound(keepalive, system);
   const userTimeoutMs = keepalive.userTimeoutMs ?? 0;
@@ -101,14 +103,17 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
   if (heartbeat !== undefined) {
     knownKeys(heartbeat, "heartbeat", ["interval", "timeout", "send", "ackOnData"]);
     heartbeatIntervalMs = parseDuration(heartbeat.interval, "heartbeat.interval");
-    const ms = heartbeatIntervalMs + parseDuration(heartbeat.timeout, "heartbeat.timeout") +
-      3 * resolution;
+    // The monitor counts whole ticks: each duration rounds up to one.
+    const ms =
+      (ticks(heartbeatIntervalMs) + ticks(parseDuration(heartbeat.timeout, "heartbeat.timeout")) +
+        3) *
+      resolution;
     candidatesIdle.push([ms, "heartbeat"]);
     candidatesBusy.push([ms, "heartbeat"]);
   }
   if (opts.idleTimeout !== undefined) {
     candidatesIdle.push([
-      parseDuration(opts.idleTimeout, "idleTimeout") + 2 * resolution,
+      (ticks(parseDuration(opts.idleTimeout, "idleTimeout")) + 2) * resolution,
       "idle-timeout",
     ]);
   }

@@ -251,7 +251,10 @@ const DRAINING = 128;
 
 const SLOT_BITS = 24;
 const SLOT_MASK = (1 << SLOT_BITS) - 1;
-const MAX_GEN = 127; // ids stay positive small integers
+const SLOT_SPACE = 2 ** SLOT_BITS;
+// An id is generation × 2^24 + slot. A slot reused 65,535 times in a row comes back to an old id:
+// far more than a late event (a 'close' after the adapter's destroy) ever lags.
+const MAX_GEN = 65_535;
 const WHEEL_SIZE = 1024;
 const WHEEL_MASK = WHEEL_SIZE - 1;
 const NEVER = 0xffffffff;
@@ -332,7 +335,7 @@ export class LivenessMonitor<C = unknown> {
   #capacity = 0;
   #state = new Uint8Array(0);
   #flags = new Uint8Array(0);
-  #gen = new Uint8Array(0);
+  #gen = new Uint16Array(0);
   #driverOf = new Uint8Array(0);
   #lastIn = new Uint32Array(0);
   #lastOut = new Uint32Array(0);
@@ -491,7 +494,7 @@ export class LivenessMonitor<C = unknown> {
     const wait = this.#evaluate(slot);
     if (wait !== NEVER && this.#state[slot] < DEAD) this.#insert(slot, wait);
     if (this.#hasDeadlines && this.#timer === undefined && !this.#inTick) this.#schedule();
-    return (this.#gen[slot] << SLOT_BITS) | slot;
+    return this.#idOf(slot);
   }
 
   /**
@@ -719,6 +722,8 @@ export class LivenessMonitor<C = unknown> {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#gen.fill(0);
+    // Every slot reads as ended: whatever a callback was in the middle of stops at its next check.
+    this.#state.fill(CLOSED);
     this.#contexts = [];
     this.#live = 0;
     this.#inWheel = 0;
@@ -817,7 +822,7 @@ export class LivenessMonitor<C = unknown> {
   #visitBucket(bucket: number): void {
     let slot = this.#wheel[bucket];
     this.#wheel[bucket] = -1;
-    while (slot >= 0) {
+    while (slot >= 0 && !this.#closed) {
       const next = this.#next[slot];
       this.#visit(slot);
       slot = next;
@@ -839,8 +844,12 @@ export class LivenessMonitor<C = unknown> {
 
   /** Whether `id` names the connection now in `slot` (ids never have generation 0). */
   #owns(slot: number, id: ConnectionId): boolean {
-    const gen = id >>> SLOT_BITS;
+    const gen = (id - slot) / SLOT_SPACE;
     return gen !== 0 && this.#gen[slot] === gen;
+  }
+
+  #idOf(slot: number): ConnectionId {
+    return this.#gen[slot] * SLOT_SPACE + slot;
   }
 
   /** Lets the slot's driver report activity it samples rather than sees. */
@@ -848,7 +857,7 @@ export class LivenessMonitor<C = unknown> {
     const driver = this.#drivers[this.#driverOf[slot]];
     if (driver?.sample === undefined) return;
     try {
-      driver.sample(this.#contexts[slot] as C, (this.#gen[slot] << SLOT_BITS) | slot);
+      driver.sample(this.#contexts[slot] as C, this.#idOf(slot));
     } catch (error) {
       this.#report(error, "driver.sample");
     }
@@ -877,7 +886,10 @@ export class LivenessMonitor<C = unknown> {
         this.#terminate(slot, DEAD, "heartbeat-timeout", undefined);
         return NEVER;
       }
-      if (left < wait) wait = left;
+      // An answer can come any time and make the next ping due before this timeout: look again
+      // within one interval (a slot cannot move up the wheel when the answer comes).
+      const look = left < cfg.ping + 1 ? left : cfg.ping + 1;
+      if (look < wait) wait = look;
     }
     if (cfg.maxIdle > 0 || cfg.maxAge > 0) {
       const left = this.#drainStep(slot, quiet);
@@ -886,7 +898,8 @@ export class LivenessMonitor<C = unknown> {
     }
     if (cfg.ping > 0 && (this.#flags[slot] & (PING_OUT | ENDED)) === 0) {
       const interval = cfg.pingJitter > 0 ? this.#pingWait[slot] : cfg.ping;
-      const left = interval + 1 - sinceIn;
+      // onDrain may have brought traffic: read again.
+      const left = interval + 1 - ((tick - this.#lastIn[slot]) >>> 0);
       if (left <= 0) {
         const allowed = cfg.when === undefined ||
           this.#ask(cfg.when, slot) !== false;
@@ -894,7 +907,9 @@ export class LivenessMonitor<C = unknown> {
         if (allowed) {
           this.#ping(slot);
           if (this.#state[slot] >= DEAD) return NEVER;
-          if (cfg.pingTimeout + 1 < wait) wait = cfg.pingTimeout + 1;
+          // Its timeout, or sooner: an answer may make the next ping due first (see above).
+          const look = cfg.pingTimeout < cfg.ping ? cfg.pingTimeout + 1 : cfg.ping + 1;
+          if (look < wait) wait = look;
         } else if (interval < wait) wait = interval;
       } else if (left < wait) wait = left;
     }
@@ -905,18 +920,22 @@ export class LivenessMonitor<C = unknown> {
         if (this.#state[slot] >= DEAD) return NEVER;
       } else if (left < wait) wait = left;
     }
+    // Callbacks above (a ping answered inside send, onDrain) may have brought traffic: read again.
+    const inNow = (tick - this.#lastIn[slot]) >>> 0;
+    const outNow = (tick - this.#lastOut[slot]) >>> 0;
     if (cfg.idle > 0) {
-      const left = this.#idleEvent(slot, "reader", READER_FIRED, 0, cfg.idle, sinceIn);
+      const left = this.#idleEvent(slot, "reader", READER_FIRED, 0, cfg.idle, inNow);
       if (this.#state[slot] >= DEAD) return NEVER;
       if (left < wait) wait = left;
     }
     if (cfg.writerIdle > 0) {
-      const left = this.#idleEvent(slot, "writer", WRITER_FIRED, 1, cfg.writerIdle, sinceOut);
+      const left = this.#idleEvent(slot, "writer", WRITER_FIRED, 1, cfg.writerIdle, outNow);
       if (this.#state[slot] >= DEAD) return NEVER;
       if (left < wait) wait = left;
     }
     if (cfg.allIdle > 0) {
-      const left = this.#idleEvent(slot, "all", ALL_FIRED, 2, cfg.allIdle, quiet);
+      const quietNow = inNow < outNow ? inNow : outNow;
+      const left = this.#idleEvent(slot, "all", ALL_FIRED, 2, cfg.allIdle, quietNow);
       if (this.#state[slot] >= DEAD) return NEVER;
       if (left < wait) wait = left;
     }
@@ -947,7 +966,7 @@ export class LivenessMonitor<C = unknown> {
     const onIdle = this.#cfg.onIdle as ((event: IdleEvent<C>) => void) | undefined;
     if (onIdle !== undefined) {
       const event: IdleEvent<C> = {
-        id: (this.#gen[slot] << SLOT_BITS) | slot,
+        id: this.#idOf(slot),
         context: this.#contexts[slot] as C,
         kind,
         first: !repeat,
@@ -994,7 +1013,7 @@ export class LivenessMonitor<C = unknown> {
       "onDrain",
       this.#cfg.onDrain,
       this.#contexts[slot],
-      (this.#gen[slot] << SLOT_BITS) | slot,
+      this.#idOf(slot),
       reason,
     );
     if (this.#state[slot] >= DEAD) return NEVER;
@@ -1018,7 +1037,7 @@ export class LivenessMonitor<C = unknown> {
     if (this.#state[slot] >= DEAD) return;
     const send = this.#cfg.send as (context: C, id: ConnectionId) => void;
     try {
-      send(this.#contexts[slot] as C, (this.#gen[slot] << SLOT_BITS) | slot);
+      send(this.#contexts[slot] as C, this.#idOf(slot));
     } catch (error) {
       this.#report(error, "heartbeat.send");
     }
@@ -1028,7 +1047,7 @@ export class LivenessMonitor<C = unknown> {
     try {
       return (when as (context: C, id: ConnectionId) => boolean)(
         this.#contexts[slot] as C,
-        (this.#gen[slot] << SLOT_BITS) | slot,
+        this.#idOf(slot),
       );
     } catch (error) {
       this.#report(error, "heartbeat.when");
@@ -1143,7 +1162,8 @@ export class LivenessMonitor<C = unknown> {
       this.#closedCount++;
     }
     this.#emit(slot, from, to, reason, error);
-    if (to === DEAD || reason === "max-idle" || reason === "max-age") {
+    // A callback that closed the monitor stopped everything, the driver's part too.
+    if (!this.#closed && (to === DEAD || reason === "max-idle" || reason === "max-age")) {
       const driver = this.#drivers[this.#driverOf[slot]];
       if (driver !== undefined) {
         try {
@@ -1171,7 +1191,7 @@ export class LivenessMonitor<C = unknown> {
     const onTransition = this.#cfg.onTransition as ((t: Transition<C>) => void) | undefined;
     if (onTransition === undefined) return;
     const transition: Transition<C> = {
-      id: (this.#gen[slot] << SLOT_BITS) | slot,
+      id: this.#idOf(slot),
       context: this.#contexts[slot] as C,
       from: STATE_NAMES[from],
       to: STATE_NAMES[to],

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { Server, Socket } from "node:net";
 import { Duplex } from "node:stream";
-import process from "node:process";
 import {
   classifyError,
   decodeTcpInfo,
