@@ -154,7 +154,7 @@ function soakMonitor(kind: "plain" | "full", cycles: number, heapSlackMB: number
       onIdle: () => void callbacks.idle++,
     });
   const driver: Driver<number> = { destroy: () => void callbacks.destroy++, sample() {} };
-  const ring = new Int32Array(WINDOW).fill(-1);
+  const ring = new Float64Array(WINDOW).fill(-1); // ids are integers up to 2^40
   const size = { max: 0, end: 0 };
   const pending = { max: 0, end: 0 };
   const slots = { firstHalf: 0, secondHalf: 0 };
@@ -342,7 +342,8 @@ function socketVerdict(
     `TCP descriptors ${w.tcp} after warm-up, ${m.tcp} half-way, ${e.tcp} at the end: 1 expected`,
   );
   check(
-    e.fds <= m.fds && e.sockets - e.tcp - e.unix === w.sockets - w.tcp - w.unix,
+    // Unix sockets are the runtime's (Deno opens some on its own, at any time), never the library's.
+    e.fds - e.unix <= m.fds - m.unix && e.sockets - e.tcp - e.unix === w.sockets - w.tcp - w.unix,
     `descriptors ${JSON.stringify(record.fds)}: none may come in the second half`,
   );
   // Heap after a full collection moves by a few MB with V8's own bookkeeping; a leak of one object

@@ -81,8 +81,9 @@ export interface IdleEvent<C> {
 }
 
 /**
- * A tracked connection's id. Ids of connections that have ended are ignored by every input, so an
- * event that arrives late cannot touch a connection that reused the slot.
+ * A tracked connection's id: a non-negative integer below 2^40 (keep it in a number, a plain array
+ * or a `Float64Array`, not an `Int32Array`). Ids of connections that have ended are ignored by
+ * every input, so an event that arrives late cannot touch a connection that reused the slot.
  */
 export type ConnectionId = number;
 
@@ -582,7 +583,8 @@ export class LivenessMonitor<C = unknown> {
   }
 
   /**
-   * The peer ended its side (FIN). Not a death: heartbeats stop, since no answer can come.
+   * The peer ended its side (FIN). Not a death: no new ping is sent, since no answer could come
+   * (one already out must still be answered in time).
    *
    * @param id The connection's id.
    */
@@ -590,6 +592,8 @@ export class LivenessMonitor<C = unknown> {
     const slot = id & SLOT_MASK;
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
     if (this.#flags[slot] & ENDED) return;
+    // No new ping after the peer's FIN: no answer could come. A ping already out must still be
+    // answered in time (a peer that half-closes then goes silent is dead by heartbeat timeout).
     this.#flags[slot] |= ENDED;
     this.#call("onEnd", this.#cfg.onEnd, this.#contexts[slot], id);
   }
@@ -888,7 +892,8 @@ export class LivenessMonitor<C = unknown> {
       }
       // An answer can come any time and make the next ping due before this timeout: look again
       // within one interval (a slot cannot move up the wheel when the answer comes).
-      const look = left < cfg.ping + 1 ? left : cfg.ping + 1;
+      const interval = cfg.pingJitter > 0 ? this.#pingWait[slot] : cfg.ping;
+      const look = left < interval + 1 ? left : interval + 1;
       if (look < wait) wait = look;
     }
     if (cfg.maxIdle > 0 || cfg.maxAge > 0) {
@@ -908,7 +913,8 @@ export class LivenessMonitor<C = unknown> {
           this.#ping(slot);
           if (this.#state[slot] >= DEAD) return NEVER;
           // Its timeout, or sooner: an answer may make the next ping due first (see above).
-          const look = cfg.pingTimeout < cfg.ping ? cfg.pingTimeout + 1 : cfg.ping + 1;
+          const next = cfg.pingJitter > 0 ? this.#pingWait[slot] : cfg.ping;
+          const look = cfg.pingTimeout < next ? cfg.pingTimeout + 1 : next + 1;
           if (look < wait) wait = look;
         } else if (interval < wait) wait = interval;
       } else if (left < wait) wait = left;
@@ -924,6 +930,14 @@ export class LivenessMonitor<C = unknown> {
     const inNow = (tick - this.#lastIn[slot]) >>> 0;
     const outNow = (tick - this.#lastOut[slot]) >>> 0;
     if (cfg.idle > 0) {
+      // The state follows the silence; the events repeat on their own schedule.
+      if (this.#state[slot] === OPEN) {
+        const left = cfg.idle + 1 - inNow;
+        if (left <= 0) {
+          this.#transition(slot, IDLE, "reader-idle");
+          if (this.#state[slot] >= DEAD) return NEVER;
+        } else if (left < wait) wait = left;
+      }
       const left = this.#idleEvent(slot, "reader", READER_FIRED, 0, cfg.idle, inNow);
       if (this.#state[slot] >= DEAD) return NEVER;
       if (left < wait) wait = left;
@@ -959,10 +973,6 @@ export class LivenessMonitor<C = unknown> {
     if (left > 0) return left;
     this.#firedAt[at] = this.#tick;
     this.#flags[slot] |= bit;
-    if (kind === "reader" && this.#state[slot] === OPEN) {
-      this.#transition(slot, IDLE, "reader-idle");
-      if (this.#state[slot] >= DEAD) return NEVER;
-    }
     const onIdle = this.#cfg.onIdle as ((event: IdleEvent<C>) => void) | undefined;
     if (onIdle !== undefined) {
       const event: IdleEvent<C> = {

@@ -456,8 +456,9 @@ test("bytes the user has not read keep a connection alive; silence kills it", {
   const took = performance.now() - quietSince;
   assert.equal(death.reason, "idle-timeout");
   // Reads are seen as they come: the timeout, two ticks, and scheduling.
-  assert.ok(took >= idleTimeout - 50, `dead ${took.toFixed(0)} ms after the last byte: too early`);
-  assert.ok(took <= idleTimeout + 2 * 100 + 150, `dead ${took.toFixed(0)} ms after the last byte`);
+  // (A loaded machine runs timers late: inputs carry the last tick's time, so allow one tick early.)
+  assert.ok(took >= idleTimeout - 100, `dead ${took.toFixed(0)} ms after the last byte: too early`);
+  assert.ok(took <= idleTimeout + 2 * 100 + 500, `dead ${took.toFixed(0)} ms after the last byte`);
   await once(pair.client, "end");
   await pair.close();
   recorder.monitor.close();
