@@ -27,6 +27,7 @@ const OPTION_KEYS = [
   "heartbeat",
   "suspicion",
   "pingEnforcement",
+  "capacity",
   "resolution",
   "clock",
   "random",
@@ -50,6 +51,7 @@ const ENFORCEMENT_KEYS = ["minInterval", "maxStrikes"] as const;
 /** The validated options; durations as ticks (0 = off) unless named `…Ms`. */
 export interface Config {
   keepalive: KeepaliveSettings;
+  capacity: number;
   resolution: number;
   clock: Clock;
   random: () => number;
@@ -117,6 +119,9 @@ export function parseOptions(options: unknown): Config {
   }
   const config: Config = {
     keepalive: resolveKeepalive(opts.keepalive),
+    capacity: opts.capacity === undefined
+      ? 64
+      : integerIn(opts.capacity, "capacity", 1, 16_777_216),
     resolution,
     clock: clock as Clock,
     random: functionOrUndefined(opts.random, "random") ?? Math.random,

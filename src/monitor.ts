@@ -174,6 +174,11 @@ export interface MonitorOptions<C> {
   suspicion?: SuspicionOptions | true;
   /** Limits on the peer's own pings, reported through `onTooManyPings`. */
   pingEnforcement?: PingEnforcementOptions;
+  /**
+   * Connections to make room for at once, 1 to 16,777,216 (default 64; the store grows by a
+   * quarter as needed): a server that knows its scale allocates once.
+   */
+  capacity?: number;
   /** Scheduler tick, from 1 ms to 60 s (default 100 ms): deadlines fire on ticks, never early. */
   resolution?: Duration;
   /** Time and timers (default: the system clock with unref'd timers). */
@@ -408,7 +413,7 @@ export class LivenessMonitor<C = unknown> {
       cfg.idleTimeout > 0 || cfg.maxIdle > 0 || cfg.maxAge > 0 || cfg.ping > 0 ||
       cfg.phi !== undefined || cfg.enforcement !== undefined;
     this.#origin = this.#clock.now();
-    this.#grow(64);
+    this.#grow(cfg.capacity);
   }
 
   /**
@@ -459,7 +464,9 @@ export class LivenessMonitor<C = unknown> {
             `Cannot track more than ${SLOT_MASK + 1} connections in one monitor`,
           );
         }
-        this.#grow(Math.min(this.#capacity * 2, SLOT_MASK + 1));
+        // A quarter more, in steps of 1024 slots: little slack at scale, few copies on the way.
+        const next = Math.ceil((this.#capacity * 1.25) / 1024) * 1024;
+        this.#grow(Math.min(next, SLOT_MASK + 1));
       }
       slot = this.#fresh++;
       this.#gen[slot] = 1;

@@ -356,6 +356,11 @@ test("options of the policies are validated", () => {
     ],
     [{ onIdle: 1 as never }, "TypeError", 'Option "onIdle" must be a function, got number 1'],
     [{ random: "x" as never }, "TypeError", 'Option "random" must be a function, got "x"'],
+    [
+      { capacity: 0 },
+      "RangeError",
+      'Option "capacity" must be an integer from 1 to 16777216, got 0',
+    ],
   ];
   for (const [options, name, message] of bad) {
     assert.throws(() => new LivenessMonitor(options), { name, message }, message);
