@@ -328,12 +328,16 @@ export async function demo(parsed: ParsedArgs, out: Output, self: string): Promi
       }
     };
     let ticks = 0;
+    let probesSeen = "";
     sampler = setInterval(() => {
       refresh();
+      // A sample a second, and one whenever a kernel starts or stops sending keepalive probes.
+      const probes = rows.map((r) => (r.kernel as KernelJson | undefined)?.probes ?? "-").join();
       if (!json) screen.draw(table(rows, now(), faultsAt));
-      else if (ticks % 4 === 0) {
+      else if (ticks % 4 === 0 || probes !== probesSeen) {
         emit({ event: "sample", t: t(), clients: rows.map(sampleOf) });
       }
+      probesSeen = probes;
       ticks++;
     }, 250);
 

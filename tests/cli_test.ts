@@ -351,6 +351,18 @@ test("demo: JSON lines, every client ends as expected, exit 0", { timeout: 55_00
   } else {
     assert.deepEqual([cut.state, cut.reason, cut.ok], ["dead", "keepalive-timeout", true]);
     assert.equal(cut.boundMs, 3_000);
+    // The kernel's view (TCP_INFO through the FFI backend): keepalive probes go out after the cut,
+    // before the connection is declared dead; a healthy loopback round trip is well under 100 ms.
+    const kernels = (name: string) =>
+      lines.filter((line) => line.event === "sample").flatMap((line) =>
+        (line.clients as Record<string, unknown>[])
+          .filter((c) => c.client === name && c.kernel !== null && c.kernel !== undefined)
+          .map((c) => c.kernel as Record<string, number>)
+      );
+    const cutProbes = kernels("cut").map((k) => k.probes);
+    assert.ok(cutProbes.some((probes) => probes >= 1), `probes out before dead: ${cutProbes}`);
+    const rtts = kernels("healthy").map((k) => k.rttMs);
+    assert.ok(rtts.length > 0 && rtts.every((rtt) => rtt > 0 && rtt < 100), `RTT ${rtts} ms`);
     note(t, `${runtime}: cut detected ${cut.detectMs} ms after the cut (bound 3000 ms)`);
   }
   note(t, `${runtime}: hung detected ${clients.hung.detectMs} ms after it hung (bound 2300 ms)`);
