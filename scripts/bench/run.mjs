@@ -1,47 +1,63 @@
-// Runs the tracking-scale benchmarks (scripts/bench/core.ts) on Node 24, Node 26, Deno and Bun, one
-// runtime after another (the machine has 2 cores), collects their JSON lines into
-// .tmp/bench/results.json and prints a summary table with the goals.
+// Runs the benchmarks on Node 24, Node 26, Deno and Bun, one runtime after another (the machine has
+// 2 cores), collects their JSON lines into .tmp/bench/results.json and prints a summary table with
+// the goals.
 //
 //   node scripts/bench/run.mjs                       full run (what `npm run bench` runs)
-//   node scripts/bench/run.mjs --quick               under two minutes in all
-//   node scripts/bench/run.mjs --n 100000,1000000    these sizes only
+//   node scripts/bench/run.mjs --quick               under two minutes in all (without detect)
+//   node scripts/bench/run.mjs --n 100000,1000000    these sizes only (the core groups)
 //   node scripts/bench/run.mjs --only node24,bun     these runtimes only
-//   node scripts/bench/run.mjs --groups mark,tick    these groups only (memory, mark, mixed, tick, sweep)
+//   node scripts/bench/run.mjs --groups mark,e2e     these groups only
+//   node scripts/bench/run.mjs --out run2.json       results there (default .tmp/bench/results.json)
+//
+// Groups, and the script that measures them:
+//   memory, mark, mixed, tick, sweep   core.ts, on the runtime: tracking scale, no sockets
+//   kernel                             kernel.ts, on the runtime: TCP_INFO, getsockopt through FFI
+//   e2e, accept                        net.ts, on Node 24 as the load generator, against servers of
+//                                      the runtime (_server_<runtime>.ts) over 127.0.0.1
+//   detect                             detect.ts, on Node 24, against the runtime's peer fixtures in
+//                                      a private network namespace (root, ip, nft); full run only
 //
 // Plain JavaScript on purpose, like scripts/test.mjs: it must run on whatever Node starts it.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, release, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const core = join(root, "scripts", "bench", "core.ts");
+const bench = (name) => join(root, "scripts", "bench", name);
 const outDir = join(root, ".tmp", "bench");
 const RUNTIME_TIMEOUT_MS = 30 * 60_000;
+const node24 = join(root, "node_modules", "node24", "bin", "node");
+
+const CORE_GROUPS = ["memory", "mark", "mixed", "tick", "sweep"];
+const NET_GROUPS = ["e2e", "accept"];
+const GROUPS = [...CORE_GROUPS, "kernel", ...NET_GROUPS, "detect"];
+// Detection waits out real keepalive and user timeouts (~15 s per runtime): too long for --quick.
+const QUICK_GROUPS = GROUPS.filter((group) => group !== "detect");
 
 const RUNTIMES = [
   {
     name: "node24",
-    bin: join(root, "node_modules", "node24", "bin", "node"),
-    args: ["--expose-gc", core],
+    bin: node24,
+    args: (script, gc) => [...(gc ? ["--expose-gc"] : []), script],
   },
   {
     name: "node26",
     bin: join(root, "node_modules", "node26", "bin", "node"),
-    args: ["--expose-gc", core],
+    args: (script, gc) => [...(gc ? ["--expose-gc"] : []), script],
   },
   {
     name: "deno",
     bin: join(root, "node_modules", ".bin", "deno"),
-    args: ["run", "-A", "--v8-flags=--expose-gc", core],
+    args: (script, gc) => ["run", "-A", ...(gc ? ["--v8-flags=--expose-gc"] : []), script],
   },
-  { name: "bun", bin: join(root, "node_modules", ".bin", "bun"), args: [core] },
+  { name: "bun", bin: join(root, "node_modules", ".bin", "bun"), args: (script) => [script] },
 ];
 
 function parseArgs(argv) {
-  const options = { quick: false, sizes: null, only: null, groups: null };
+  const options = { quick: false, sizes: null, only: null, groups: null, out: null };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split("=", 2);
     const value = () => {
@@ -53,7 +69,8 @@ function parseArgs(argv) {
     else if (flag === "--full") options.quick = false;
     else if (flag === "--n") options.sizes = value();
     else if (flag === "--only") options.only = value().split(",").filter(Boolean);
-    else if (flag === "--groups") options.groups = value();
+    else if (flag === "--out") options.out = value();
+    else if (flag === "--groups") options.groups = value().split(",").filter(Boolean);
     else if (flag === "--help" || flag === "-h") usage();
     else usage(`Unknown argument ${argv[i]}`);
   }
@@ -61,6 +78,12 @@ function parseArgs(argv) {
   for (const name of options.only ?? []) {
     if (!names.includes(name)) usage(`--only: no runtime ${name}; choose from ${names.join(", ")}`);
   }
+  for (const group of options.groups ?? []) {
+    if (!GROUPS.includes(group)) {
+      usage(`--groups: no group ${group}; choose from ${GROUPS.join(", ")}`);
+    }
+  }
+  options.groups ??= options.quick ? QUICK_GROUPS : GROUPS;
   return options;
 }
 
@@ -68,7 +91,7 @@ function usage(message) {
   if (message) process.stderr.write(`${message}\n`);
   process.stderr.write(
     "Usage: node scripts/bench/run.mjs [--quick | --full] [--n 10000,100000,1000000]" +
-      " [--only node24,node26,deno,bun] [--groups memory,mark,mixed,tick,sweep]\n",
+      " [--only node24,node26,deno,bun] [--groups " + GROUPS.join(",") + "] [--out file.json]\n",
   );
   process.exit(message ? 2 : 0);
 }
@@ -83,7 +106,16 @@ function machine() {
   } catch {
     // Not Linux: the model stays unknown.
   }
+  let commit = "unknown";
+  try {
+    const git = (...args) => execFileSync("git", args, { cwd: root, encoding: "utf8" }).trim();
+    const dirty = git("status", "--porcelain", "--", "mod.ts", "src", "adapters") !== "";
+    commit = `${git("rev-parse", "--short", "HEAD")}${dirty ? " (library files modified)" : ""}`;
+  } catch {
+    // Not a git checkout.
+  }
   return {
+    commit,
     cpus: availableParallelism(),
     cpu,
     memoryGiB: Math.round(totalmem() / 2 ** 30 * 10) / 10,
@@ -92,15 +124,12 @@ function machine() {
   };
 }
 
-/** Runs core.ts on one runtime; its stderr (progress and table) goes straight through. */
-function runOne(runtime, coreArgs) {
+/** Runs one benchmark script; its stderr (progress and table) goes straight through. */
+function runScript(label, bin, args) {
   return new Promise((resolve) => {
     const started = Date.now();
     const results = [];
-    const child = spawn(runtime.bin, [...runtime.args, ...coreArgs], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const child = spawn(bin, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
     const timer = setTimeout(() => child.kill("SIGKILL"), RUNTIME_TIMEOUT_MS);
     let pending = "";
     const take = (line) => {
@@ -108,7 +137,7 @@ function runOne(runtime, coreArgs) {
       try {
         results.push(JSON.parse(line));
       } catch {
-        process.stderr.write(`[${runtime.name}] not JSON: ${line}\n`);
+        process.stderr.write(`[${label}] not JSON: ${line}\n`);
       }
     };
     child.stdout.setEncoding("utf8");
@@ -122,8 +151,7 @@ function runOne(runtime, coreArgs) {
       take(pending);
       pending = "";
       resolve({
-        name: runtime.name,
-        command: [runtime.bin, ...runtime.args, ...coreArgs].join(" "),
+        command: [bin, ...args].join(" "),
         ok: code === 0,
         exitCode: code,
         error: error?.message,
@@ -134,6 +162,48 @@ function runOne(runtime, coreArgs) {
     child.on("error", (error) => done(null, error));
     child.on("close", (code) => done(code));
   });
+}
+
+/** Every chosen group on one runtime: the scripts one after another, their results together. */
+async function runOne(runtime, options) {
+  const mode = options.quick ? "--quick" : "--full";
+  const chosen = (groups) => groups.filter((group) => options.groups.includes(group));
+  const steps = [];
+  const core = chosen(CORE_GROUPS);
+  if (core.length > 0) {
+    const args = [mode, ...(options.sizes ? ["--n", options.sizes] : [])];
+    if (core.length < CORE_GROUPS.length) args.push("--only", core.join(","));
+    steps.push([runtime.bin, [...runtime.args(bench("core.ts"), true), ...args]]);
+  }
+  if (chosen(["kernel"]).length > 0) {
+    steps.push([runtime.bin, [...runtime.args(bench("kernel.ts"), false), mode]]);
+  }
+  const net = chosen(NET_GROUPS);
+  if (net.length > 0) {
+    steps.push([node24, [
+      bench("net.ts"),
+      "--target",
+      runtime.name,
+      mode,
+      "--only",
+      net.join(","),
+    ]]);
+  }
+  if (chosen(["detect"]).length > 0) {
+    steps.push([node24, [bench("detect.ts"), "--target", runtime.name, mode]]);
+  }
+  const runs = [];
+  for (const [bin, args] of steps) runs.push(await runScript(runtime.name, bin, args));
+  const failed = runs.find((run) => !run.ok);
+  return {
+    name: runtime.name,
+    commands: runs.map((run) => run.command),
+    ok: failed === undefined,
+    exitCode: failed?.exitCode ?? 0,
+    error: failed?.error,
+    seconds: Math.round(runs.reduce((sum, run) => sum + run.seconds, 0) * 10) / 10,
+    results: runs.flatMap((run) => run.results),
+  };
 }
 
 function fmt(x) {
@@ -181,9 +251,7 @@ function summary(runs) {
 }
 
 const options = parseArgs(process.argv.slice(2));
-const coreArgs = [options.quick ? "--quick" : "--full"];
-if (options.sizes) coreArgs.push("--n", options.sizes);
-if (options.groups) coreArgs.push("--only", options.groups);
+const measuredOn = machine(); // before the runs: the tree may move while they run
 
 const chosen = RUNTIMES.filter((r) => options.only === null || options.only.includes(r.name));
 const started = Date.now();
@@ -195,11 +263,11 @@ for (const runtime of chosen) {
     continue;
   }
   process.stderr.write(`\n== ${runtime.name} ==\n`);
-  runs.push(await runOne(runtime, coreArgs));
+  runs.push(await runOne(runtime, options));
 }
 
-mkdirSync(outDir, { recursive: true });
-const file = join(outDir, "results.json");
+const file = options.out === null ? join(outDir, "results.json") : resolvePath(options.out);
+mkdirSync(dirname(file), { recursive: true });
 writeFileSync(
   file,
   `${
@@ -207,8 +275,9 @@ writeFileSync(
       {
         date: new Date().toISOString(),
         mode: options.quick ? "quick" : "full",
-        args: coreArgs,
-        machine: machine(),
+        groups: options.groups,
+        sizes: options.sizes ?? undefined,
+        machine: measuredOn,
         runtimes: runs.map(({ results, ...run }) => ({
           ...run,
           version: results[0]?.version,

@@ -1,0 +1,683 @@
+// End-to-end cost of liveness tracking on real loopback sockets, for one runtime's adapter:
+//
+//   e2e     an echo server with and without tracking (keepalive tuned through the adapter,
+//           activity tracked, a monitor with idleTimeout and a 1 s heartbeat): C connections, each
+//           doing T round trips of 64 bytes, one in flight. Both servers run throughout and are
+//           measured in turns (A B, B A, A B, …): round trips per second, tracked / plain
+//           (e2e.ratio), and the servers' CPU time per round trip, plain / tracked (e2e.capacity:
+//           what a server at its limit would see). Then both at once, half the connections each,
+//           for a fixed time (e2e.sideBySide; full run only).
+//   accept  connect/close many connections (K at a time): the server accepts, writes one byte and
+//           closes. Plain, tracked without FFI, tracked with FFI (setsockopt and the descriptor
+//           proof; on Deno the descriptor lookup too); rates and CPU time per connection as above,
+//           and the FFI calls per connection, counted on a server of their own. On Deno also
+//           scripts/bench_deno_fd.ts: a lookup with 10,000 connections open (full run only).
+//
+// Rounds disturbed by other processes or a slowed host are measured again: see rounds().
+//
+// This process is the load generator (node:net, on whatever Node runs it); the servers are child
+// processes of the target runtime (_server_<runtime>.ts). Traffic stays on 127.0.0.1.
+//
+//   node scripts/bench/net.ts --target deno [--quick | --full] [--only e2e,accept]
+//
+// JSON lines on stdout (as core.ts), a table on stderr.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { connect, type Socket } from "node:net";
+import process from "node:process";
+import { Buffer } from "node:buffer";
+import { readFileSync } from "node:fs";
+import { commonArgs, Recorder } from "./_results.ts";
+import { command, family, parseTarget, root, type Target, versionOf } from "./_runtimes.ts";
+import type { Kind, Mode, Stats } from "./_server.ts";
+
+const GROUPS = ["e2e", "accept"] as const;
+type Group = (typeof GROUPS)[number];
+
+let target = "node24" as Target;
+const { quick, groups } = commonArgs<Group>(
+  process.argv.slice(2),
+  GROUPS,
+  "net.ts --target node24|node26|deno|bun [--quick | --full] [--only e2e,accept]",
+  { "--target": (value) => target = parseTarget(value) },
+);
+
+// Quick mode: a few seconds per runtime. Many short rounds rather than a few long ones: the machine
+// is shared, and a burst of other work then spoils a few rounds instead of most of a long one.
+const E2E_CONNECTIONS = quick ? 200 : 500;
+const E2E_TRIPS = quick ? 100 : 150;
+const E2E_ROUNDS = quick ? 3 : 24;
+const E2E_WARMUP_TRIPS = quick ? 100 : 150;
+const E2E_PAIR_MS = 500;
+const E2E_PAIR_ROUNDS = quick ? 0 : 16; // none in --quick
+const E2E_SIZE = 64;
+const ACCEPT_CONNECTIONS = quick ? 600 : 3_000;
+const ACCEPT_CONCURRENCY = 32;
+const ACCEPT_ROUNDS = quick ? 3 : 6;
+const ACCEPT_WARMUP = quick ? 600 : 1_000;
+const FFI_COUNT_CONNECTIONS = quick ? 200 : 500;
+const CONNECT_CONCURRENCY = 100;
+const DENO_FD_OPEN = 10_000;
+const DENO_FD_CHURN = 2_000;
+const DENO_FD_RUNS = 3;
+const WAIT_MS = 20_000;
+// The noise guards of rounds(): a phase is disturbed when other processes used more than
+// OTHERS_LIMIT cores, or the server's CPU per unit of work exceeds SLOW_LIMIT x the least seen.
+const OTHERS_LIMIT = 0.15;
+const SLOW_LIMIT = 1.35;
+const MAX_RETRIES = quick ? 2 : 30;
+const TICK_US = 10_000; // /proc/stat counts in USER_HZ = 100 on Linux
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function progress(message: string): void {
+  process.stderr.write(`[net ${target}] ${message}\n`);
+}
+
+// ---- servers ---------------------------------------------------------------------------------
+
+/** A benchmark server in a child process, spoken to over its stdin/stdout. */
+class Server {
+  readonly mode: Mode;
+  port = 0;
+  readonly #child: ChildProcess;
+  readonly #waiting: ((line: Record<string, unknown>) => void)[] = [];
+  #stderr = "";
+
+  constructor(mode: Mode, kind: Kind, count = false) {
+    this.mode = mode;
+    const [cmd, args] = command(
+      target,
+      `scripts/bench/_server_${family(target)}.ts`,
+      [JSON.stringify({ mode, kind, count })],
+    );
+    this.#child = spawn(cmd, args, { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+    let pending = "";
+    this.#child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop() ?? "";
+      for (const text of lines) {
+        if (text.trim() === "") continue;
+        const line = JSON.parse(text) as Record<string, unknown>;
+        if (line.event === "error") progress(`${mode} server: ${line.message}`);
+        else this.#waiting.shift()?.(line);
+      }
+    });
+    this.#child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+      this.#stderr = (this.#stderr + chunk).slice(-2_000);
+    });
+  }
+
+  #next(what: string): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`${this.mode} server: no ${what} in ${WAIT_MS} ms\n${this.#stderr}`));
+      }, WAIT_MS);
+      this.#waiting.push((line) => {
+        clearTimeout(timer);
+        resolve(line);
+      });
+    });
+  }
+
+  async start(): Promise<this> {
+    const ready = await this.#next("ready line");
+    this.port = Number(ready.port);
+    return this;
+  }
+
+  stats(): Promise<Stats> {
+    const line = this.#next("stats");
+    this.#child.stdin!.write("stats\n");
+    return line as Promise<unknown> as Promise<Stats>;
+  }
+
+  /** Polls until the server has accepted `accepted` connections in all and has none open. */
+  async drained(accepted: number): Promise<Stats> {
+    const deadline = performance.now() + WAIT_MS;
+    for (;;) {
+      const stats = await this.stats();
+      if (stats.accepted >= accepted && stats.open === 0) return stats;
+      if (performance.now() > deadline) {
+        throw new Error(`${this.mode} server: ${stats.open} open, ${stats.accepted} accepted`);
+      }
+      await sleep(5);
+    }
+  }
+
+  /** Polls until the server has accepted `accepted` connections in all. */
+  async accepted(accepted: number): Promise<Stats> {
+    const deadline = performance.now() + WAIT_MS;
+    for (;;) {
+      const stats = await this.stats();
+      if (stats.accepted >= accepted) return stats;
+      if (performance.now() > deadline) {
+        throw new Error(`${this.mode} server: ${stats.accepted} of ${accepted} accepted`);
+      }
+      await sleep(2);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.#child.once("close", resolve));
+    this.#child.stdin!.end("exit\n");
+    const timer = setTimeout(() => this.#child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+const cpu = (stats: Stats): number => stats.user + stats.system;
+
+/** One server per mode, started together. */
+async function startAll(modes: readonly Mode[], kind: Kind): Promise<Map<Mode, Server>> {
+  const servers = await Promise.all(modes.map((mode) => new Server(mode, kind).start()));
+  return new Map(modes.map((mode, i) => [mode, servers[i]]));
+}
+
+/** CPU time every process on the machine has used (user, nice, system), in µs; 0 off Linux. */
+function machineCpu(): number {
+  try {
+    const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/);
+    return (Number(fields[1]) + Number(fields[2]) + Number(fields[3])) * TICK_US;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs `window` and returns, beside its result, how many cores other processes used meanwhile: the
+ * machine's CPU time less this process's and the server's (`ours`, in µs, from `window`).
+ */
+async function guarded<T extends { ours: number }>(
+  window: () => Promise<T>,
+): Promise<T & { others: number }> {
+  const machine = machineCpu();
+  const self = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await window();
+  const elapsedUs = (performance.now() - t0) * 1000;
+  const mine = process.cpuUsage(self);
+  const used = machineCpu() - machine - (mine.user + mine.system) - result.ours;
+  return { ...result, others: Math.max(0, used) / elapsedUs };
+}
+
+// ---- the load ----------------------------------------------------------------------------------
+
+function openConnections(port: number, count: number): Promise<Socket[]> {
+  return new Promise((resolve, reject) => {
+    const sockets: Socket[] = [];
+    let started = 0;
+    const next = (): void => {
+      if (started >= count) return;
+      started++;
+      const socket = connect({ port, host: "127.0.0.1", noDelay: true });
+      socket.once("error", reject);
+      socket.once("connect", () => {
+        sockets.push(socket);
+        if (sockets.length === count) resolve(sockets);
+        else next();
+      });
+    };
+    for (let i = 0; i < Math.min(CONNECT_CONCURRENCY, count); i++) next();
+  });
+}
+
+/** Every socket does `trips` round trips of `size` bytes, one in flight; resolves with the ms. */
+function echoWindow(sockets: readonly Socket[], trips: number, size: number): Promise<number> {
+  const message = Buffer.alloc(size, 0x61);
+  const expected = trips * size;
+  return new Promise((resolve, reject) => {
+    let remaining = sockets.length;
+    const started = performance.now();
+    for (const socket of sockets) {
+      let received = 0;
+      const onData = (chunk: Buffer): void => {
+        received += chunk.length;
+        if (received === expected) {
+          socket.off("data", onData);
+          if (--remaining === 0) resolve(performance.now() - started);
+        } else if (received % size === 0) socket.write(message);
+      };
+      socket.on("data", onData);
+      socket.once("error", reject);
+      socket.write(message);
+    }
+  });
+}
+
+/**
+ * Both sets of sockets at once, each doing round trips until `ms` have passed; resolves with the
+ * round trips each set completed by then.
+ */
+function pairWindow(
+  sets: readonly (readonly Socket[])[],
+  size: number,
+  ms: number,
+): Promise<number[]> {
+  const message = Buffer.alloc(size, 0x61);
+  const done = sets.map(() => 0);
+  return new Promise((resolve, reject) => {
+    let running = sets.reduce((sum, set) => sum + set.length, 0);
+    const deadline = performance.now() + ms;
+    // Interleaved, so that neither set gets its first turn sooner.
+    const longest = Math.max(...sets.map((set) => set.length));
+    for (let i = 0; i < longest; i++) {
+      sets.forEach((set, which) => {
+        const socket = set[i];
+        if (socket === undefined) return;
+        let received = 0;
+        const onData = (chunk: Buffer): void => {
+          received += chunk.length;
+          if (received % size !== 0) return;
+          if (performance.now() < deadline) {
+            done[which]++;
+            socket.write(message);
+          } else {
+            socket.off("data", onData);
+            if (--running === 0) resolve(done);
+          }
+        };
+        socket.on("data", onData);
+        socket.once("error", reject);
+        socket.write(message);
+      });
+    }
+  });
+}
+
+/** Connects `total` times, `concurrency` at a time; each reads the server's byte until its close. */
+function acceptWindow(port: number, total: number, concurrency: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let started = 0;
+    let finished = 0;
+    const t0 = performance.now();
+    const next = (): void => {
+      if (started >= total) return;
+      started++;
+      const socket = connect({ port, host: "127.0.0.1" });
+      let bytes = 0;
+      socket.on("data", (chunk: Buffer) => void (bytes += chunk.length));
+      socket.once("error", reject);
+      socket.once("close", () => {
+        if (bytes !== 1) return reject(new Error(`a connection read ${bytes} bytes, not 1`));
+        if (++finished === total) resolve(performance.now() - t0);
+        else next();
+      });
+    };
+    for (let i = 0; i < Math.min(concurrency, total); i++) next();
+  });
+}
+
+// ---- rounds ------------------------------------------------------------------------------------
+
+/** What every phase reports, for the noise guards. */
+interface Phase {
+  /** Cores other processes used during the window. */
+  others: number;
+  /** The server's CPU time per unit of work (round trip, connection), in µs. */
+  cpu: number;
+  /** Units of work per second. */
+  rate: number;
+}
+
+/**
+ * Measures `wanted` rounds, each mode once per round in a rotating order, and keeps the clean ones.
+ * The machine is a VM on a shared host, and two kinds of disturbance come and go for seconds at a
+ * time: other processes (visible in /proc/stat), and a slowed host, where /proc/stat shows nothing
+ * but every instruction costs more (the server's CPU time per unit of work jumps 1.5–2x, for both
+ * modes alike). A round counts when, in each of its phases, other processes used at most
+ * OTHERS_LIMIT cores and the server's CPU per unit was within SLOW_LIMIT of the least seen for that
+ * mode in this run; rounds are measured until `wanted` count, or MAX_RETRIES more were spent.
+ */
+async function rounds<K extends string, P extends Phase>(
+  group: string,
+  modes: readonly K[],
+  wanted: number,
+  measure: (mode: K) => Promise<P>,
+): Promise<{ kept: Map<K, P>[]; dropped: number; note: string | undefined }> {
+  const all: Map<K, P>[] = [];
+  const clean = (): Map<K, P>[] => {
+    const least = new Map(
+      modes.map((mode) => [mode, Math.min(...all.map((round) => round.get(mode)!.cpu))]),
+    );
+    return all.filter((round) =>
+      modes.every((mode) => {
+        const phase = round.get(mode)!;
+        return phase.others <= OTHERS_LIMIT && phase.cpu <= SLOW_LIMIT * least.get(mode)!;
+      })
+    );
+  };
+  while (clean().length < wanted && all.length < wanted + MAX_RETRIES) {
+    const turn = all.length;
+    const order = modes.map((_, i) => modes[(i + turn) % modes.length]);
+    const got = new Map<K, P>();
+    for (const mode of order) got.set(mode, await measure(mode));
+    all.push(got);
+    progress(
+      `${group} round ${turn + 1}: ` +
+        modes.map((mode) => {
+          const p = got.get(mode)!;
+          return `${mode} ${p.rate.toFixed(0)}/s, ${p.cpu.toFixed(2)} µs CPU` +
+            (p.others > 0.05 ? ` (others ${p.others.toFixed(2)} cores)` : "");
+        }).join("; "),
+    );
+  }
+  const kept = clean();
+  if (kept.length === 0) {
+    return { kept: all, dropped: 0, note: `no undisturbed round: all ${all.length} reported` };
+  }
+  const dropped = all.length - kept.length;
+  return { kept, dropped, note: dropped > 0 ? `${dropped} disturbed rounds left out` : undefined };
+}
+
+function notes(list: (string | false)[]): string | undefined {
+  const kept = list.filter((text): text is string => text !== false);
+  return kept.length > 0 ? kept.join("; ") : undefined;
+}
+
+// ---- e2e ---------------------------------------------------------------------------------------
+
+interface EchoPhase extends Phase {
+  /** Server CPU time over the window, in cores. */
+  busy: number;
+  /** This process's CPU over the window, in cores: near 1, the load generator is the limit. */
+  clientBusy: number;
+  pings: number;
+  dead: number;
+  applied: number;
+}
+
+async function echoPhase(server: Server, connections: number, trips: number): Promise<EchoPhase> {
+  const before = await server.stats();
+  const sockets = await openConnections(server.port, connections);
+  await server.accepted(before.accepted + connections);
+  const s0 = await server.stats();
+  const c0 = process.cpuUsage();
+  const { ms, s1, others } = await guarded(async () => {
+    const ms = await echoWindow(sockets, trips, E2E_SIZE);
+    const s1 = await server.stats();
+    return { ms, s1, ours: cpu(s1) - cpu(s0) };
+  });
+  const c1 = process.cpuUsage(c0);
+  for (const socket of sockets) socket.destroy();
+  await server.drained(before.accepted + connections);
+  const cpuUs = cpu(s1) - cpu(s0);
+  return {
+    others,
+    rate: (connections * trips) / (ms / 1000),
+    cpu: cpuUs / (connections * trips),
+    busy: cpuUs / (ms * 1000),
+    clientBusy: (c1.user + c1.system) / (ms * 1000),
+    pings: s1.pings - s0.pings,
+    dead: s1.dead - before.dead,
+    applied: s1.applied - before.applied,
+  };
+}
+
+interface PairPhase extends Phase {
+  /** Round trips per second of each mode's connections. */
+  rates: Map<Mode, number>;
+  /** Server CPU per round trip of each mode. */
+  cpus: Map<Mode, number>;
+}
+
+/**
+ * Both servers at once: half the connections to each, driven together for a fixed time. A slowed
+ * host or a burst of other work then hits both alike, so their ratio holds still where the
+ * interleaved rounds' does not; the three busy processes share 2 cores, so each server runs at
+ * its capacity and the ratio is one of capacities.
+ */
+async function pairPhase(servers: Map<Mode, Server>, connections: number): Promise<PairPhase> {
+  const modes = [...servers.keys()];
+  const before = await Promise.all(modes.map((mode) => servers.get(mode)!.stats()));
+  const sets = await Promise.all(
+    modes.map((mode) => openConnections(servers.get(mode)!.port, connections / modes.length)),
+  );
+  await Promise.all(
+    modes.map((mode, i) => servers.get(mode)!.accepted(before[i].accepted + sets[i].length)),
+  );
+  const s0 = await Promise.all(modes.map((mode) => servers.get(mode)!.stats()));
+  const { done, s1, others } = await guarded(async () => {
+    const done = await pairWindow(sets, E2E_SIZE, E2E_PAIR_MS);
+    const s1 = await Promise.all(modes.map((mode) => servers.get(mode)!.stats()));
+    return { done, s1, ours: s1.reduce((sum, s, i) => sum + cpu(s) - cpu(s0[i]), 0) };
+  });
+  const seconds = E2E_PAIR_MS / 1000;
+  for (const set of sets) for (const socket of set) socket.destroy();
+  await Promise.all(
+    modes.map((mode, i) => servers.get(mode)!.drained(before[i].accepted + sets[i].length)),
+  );
+  const rates = new Map(modes.map((mode, i) => [mode, done[i] / seconds]));
+  const cpus = new Map(modes.map((mode, i) => [mode, (cpu(s1[i]) - cpu(s0[i])) / done[i]]));
+  return {
+    others,
+    rate: done.reduce((sum, n) => sum + n, 0) / seconds,
+    cpu: [...cpus.values()].reduce((sum, c) => sum + c, 0),
+    rates,
+    cpus,
+  };
+}
+
+async function benchE2e(record: Recorder): Promise<void> {
+  const modes: Mode[] = ["plain", "tracked"];
+  const servers = await startAll(modes, "echo");
+  const n = E2E_CONNECTIONS;
+  try {
+    for (const mode of modes) await echoPhase(servers.get(mode)!, n, E2E_WARMUP_TRIPS);
+    const { kept, note: disturbed } = await rounds(
+      "e2e",
+      modes,
+      E2E_ROUNDS,
+      (mode) => echoPhase(servers.get(mode)!, n, E2E_TRIPS),
+    );
+    const of = (mode: Mode): EchoPhase[] => kept.map((round) => round.get(mode)!);
+    const [plain, tracked] = [of("plain"), of("tracked")];
+    const applied = Math.min(...tracked.map((p) => p.applied));
+    const pings = tracked.reduce((sum, p) => sum + p.pings, 0);
+    const dead = tracked.reduce((sum, p) => sum + p.dead, 0);
+    const note = notes([
+      applied < n && `user timeout applied on ${applied} of ${n} connections`,
+      (pings > 0 || dead > 0) && `${pings} pings due and ${dead} deaths in the windows`,
+      disturbed ?? false,
+    ]);
+    const ratios = tracked.map((p, i) => p.rate / plain[i].rate);
+    record.record(n, "e2e.ratio", "tracked/plain", ratios, { min: 0.97, text: ">= 0.97" }, note);
+    // A server that is the bottleneck serves in inverse proportion to its CPU time per round trip.
+    record.record(n, "e2e.capacity", "tracked/plain", tracked.map((p, i) => plain[i].cpu / p.cpu), {
+      min: 0.97,
+      text: ">= 0.97 (server-bound)",
+    });
+    record.record(
+      n,
+      "e2e.others",
+      "cores",
+      kept.flatMap((round) => [...round.values()].map((p) => p.others)),
+    );
+    for (const mode of modes) {
+      const list = of(mode);
+      record.record(n, `e2e.rate.${mode}`, "round trips/s", list.map((p) => p.rate));
+      record.record(n, `e2e.cpu.${mode}`, "µs/round trip", list.map((p) => p.cpu));
+      record.record(n, `e2e.busy.${mode}`, "cores", list.map((p) => p.busy));
+      record.record(n, `e2e.clientBusy.${mode}`, "cores", list.map((p) => p.clientBusy));
+    }
+    if (E2E_PAIR_ROUNDS > 0) {
+      const pairs = await rounds(
+        "e2e side by side",
+        ["both"],
+        E2E_PAIR_ROUNDS,
+        () => pairPhase(servers, n),
+      );
+      record.record(
+        n,
+        "e2e.sideBySide",
+        "tracked/plain",
+        pairs.kept.map((round) => {
+          const rates = round.get("both")!.rates;
+          return rates.get("tracked")! / rates.get("plain")!;
+        }),
+        { min: 0.97, text: ">= 0.97 (both at once)" },
+        pairs.note,
+      );
+    }
+  } finally {
+    for (const server of servers.values()) await server.stop();
+  }
+}
+
+// ---- accept ------------------------------------------------------------------------------------
+
+interface AcceptPhase extends Phase {
+  applied: number;
+}
+
+async function acceptPhase(server: Server, total: number): Promise<AcceptPhase> {
+  const s0 = await server.stats();
+  const { ms, s1, others } = await guarded(async () => {
+    const t0 = performance.now();
+    await acceptWindow(server.port, total, ACCEPT_CONCURRENCY);
+    const ms = performance.now() - t0;
+    const s1 = await server.drained(s0.accepted + total);
+    return { ms, s1, ours: cpu(s1) - cpu(s0) };
+  });
+  return {
+    others,
+    rate: total / (ms / 1000),
+    cpu: (cpu(s1) - cpu(s0)) / total,
+    applied: s1.applied - s0.applied,
+  };
+}
+
+async function benchAccept(record: Recorder): Promise<void> {
+  const modes: Mode[] = ["plain", "noffi", "tracked"];
+  // The counting server starts with the others; it idles until the end.
+  const countingReady = new Server("tracked", "accept", true).start();
+  countingReady.catch(() => {}); // awaited below, unless the others fail first
+  const servers = await startAll(modes, "accept");
+  const n = ACCEPT_CONNECTIONS;
+  try {
+    for (const mode of modes) await acceptPhase(servers.get(mode)!, ACCEPT_WARMUP);
+    const { kept, note: disturbed } = await rounds(
+      "accept",
+      modes,
+      ACCEPT_ROUNDS,
+      (mode) => acceptPhase(servers.get(mode)!, n),
+    );
+    const of = (mode: Mode): AcceptPhase[] => kept.map((round) => round.get(mode)!);
+    const plain = of("plain");
+    const applied = Math.min(...of("tracked").map((p) => p.applied));
+    const note = notes([
+      applied < n && `user timeout applied on ${applied} of ${n} connections`,
+      disturbed ?? false,
+    ]);
+    const ratio = (mode: Mode): number[] => of(mode).map((p, i) => p.rate / plain[i].rate);
+    record.record(n, "accept.ratio", "tracked/plain", ratio("tracked"), {
+      min: 0.9,
+      text: ">= 0.90",
+    }, note);
+    record.record(n, "accept.ratio.noffi", "noffi/plain", ratio("noffi"));
+    // A server that is the bottleneck accepts in inverse proportion to its CPU time per connection.
+    const capacity = (mode: Mode): number[] => of(mode).map((p, i) => plain[i].cpu / p.cpu);
+    record.record(n, "accept.capacity", "tracked/plain", capacity("tracked"), {
+      min: 0.9,
+      text: ">= 0.90 (server-bound)",
+    });
+    record.record(n, "accept.capacity.noffi", "noffi/plain", capacity("noffi"));
+    record.record(
+      n,
+      "accept.others",
+      "cores",
+      kept.flatMap((round) => [...round.values()].map((p) => p.others)),
+    );
+    for (const mode of modes) {
+      const list = of(mode);
+      record.record(n, `accept.rate.${mode}`, "conn/s", list.map((p) => p.rate));
+      record.record(n, `accept.cpu.${mode}`, "µs/conn", list.map((p) => p.cpu));
+      if (mode !== "plain") {
+        record.record(
+          n,
+          `accept.cpuExtra.${mode}`,
+          "µs/conn",
+          list.map((p, i) => p.cpu - plain[i].cpu),
+        );
+      }
+    }
+  } finally {
+    for (const server of servers.values()) await server.stop();
+  }
+  // How many FFI calls tracking costs per accepted connection, counted on a server of its own.
+  const counting = await countingReady;
+  try {
+    const s0 = await counting.stats();
+    await acceptPhase(counting, FFI_COUNT_CONNECTIONS);
+    const s1 = await counting.stats();
+    record.record(FFI_COUNT_CONNECTIONS, "accept.ffiCalls", "calls/conn", [
+      (s1.ffiCalls - s0.ffiCalls) / FFI_COUNT_CONNECTIONS,
+    ]);
+  } finally {
+    await counting.stop();
+  }
+}
+
+/** scripts/bench_deno_fd.ts, run as it is; its per-lookup figures parsed from its output. */
+async function benchDenoFd(record: Recorder): Promise<void> {
+  const first: number[] = [];
+  const churn: number[] = [];
+  const calls: number[] = [];
+  for (let run = 0; run < DENO_FD_RUNS; run++) {
+    const [cmd] = command("deno", "scripts/bench_deno_fd.ts");
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn(cmd, [
+        "run",
+        "--allow-ffi",
+        "--allow-net",
+        "--allow-run",
+        "scripts/bench_deno_fd.ts",
+        String(DENO_FD_OPEN),
+        String(DENO_FD_CHURN),
+      ], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+      let text = "";
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => text += chunk);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        if (code === 0) resolve(text);
+        else reject(new Error(`bench_deno_fd.ts exited with ${code}:\n${text}`));
+      });
+    });
+    const figure = (prefix: string): [number, number] => {
+      const line = output.split("\n").find((l) => l.startsWith(prefix));
+      const match = line?.match(/: ([\d.]+) µs per lookup, ([\d.]+) FFI calls/);
+      if (match === undefined || match === null) throw new Error(`no "${prefix}" in:\n${output}`);
+      return [Number(match[1]), Number(match[2])];
+    };
+    first.push(figure("first lookup")[0]);
+    const [us, ffi] = figure("churn");
+    churn.push(us);
+    calls.push(ffi);
+    progress(`bench_deno_fd.ts run ${run + 1}: ${us} µs per lookup under churn, ${ffi} FFI calls`);
+  }
+  record.record(DENO_FD_OPEN, "accept.denoFdLookup", "µs", churn, { max: 50, text: "<= 50 µs" });
+  record.record(DENO_FD_OPEN, "accept.denoFdLookup.calls", "FFI calls", calls);
+  record.record(DENO_FD_OPEN, "accept.denoFdFirstLookup", "µs", first);
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+const started = performance.now();
+const recorder = new Recorder(family(target), versionOf(target));
+let ok = true;
+try {
+  if (groups.has("e2e")) await benchE2e(recorder);
+  if (groups.has("accept")) {
+    await benchAccept(recorder);
+    // 10,000 connections held open take a few seconds to set up: the full run only.
+    if (target === "deno" && !quick) await benchDenoFd(recorder);
+  }
+} catch (error) {
+  ok = false;
+  progress(`failed: ${(error as Error)?.stack ?? error}`);
+}
+process.stderr.write(`\n${recorder.table()}\n`);
+progress(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+if (!ok) process.exitCode = 1;
