@@ -95,7 +95,7 @@ function how(report: ControlReport): string {
  * A bound in one line.
  *
  * @param bound The bound.
- * @returns E.g. `quiet 3 s (keepalive), in flight 3 s (user-timeout)`.
+ * @returns E.g. `quiet 3 s (keepalive), in flight 4 s (user-timeout)`.
  */
 export function formatBound(bound: DetectionBound): string {
   return `quiet ${duration(bound.idleMs)} (${bound.idleBy}), in flight ${

@@ -59,12 +59,20 @@ export interface DetectionBound {
 const KEYS = ["keepalive", "heartbeat", "idleTimeout", "resolution", "budget", "system"] as const;
 
 /**
+ * The kernel checks the user timeout when its retransmission timer fires, and counts from the first
+ * retransmission: measured up to about 0.5 s past the user timeout on loopback (0.9 s reported
+ * elsewhere). The bound allows a second.
+ */
+export const USER_TIMEOUT_SLACK_MS = 1_000;
+
+/**
  * Computes the worst-case time to declare a vanished peer dead.
  *
  * - Keepalive on a quiet connection: `idle + interval × count`; with `TCP_USER_TIMEOUT` set, Linux
  *   gives up at the first probe at or after the user timeout instead (`count` no longer applies).
- * - With data in flight keepalive does not run: the user timeout governs, or without it the
- *   kernel's retransmissions (about 924.6 s with Linux defaults).
+ * - With data in flight keepalive does not run: the user timeout governs (plus up to a second
+ *   until the kernel's retransmission timer notices), or without it the kernel's retransmissions
+ *   (about 924.6 s with Linux defaults).
  * - Heartbeat: `interval + timeout` plus three ticks; idle timeout: the timeout plus two ticks
  *   (the monitor counts whole ticks: each duration rounds up to one).
  *
@@ -96,7 +104,7 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
   const userTimeoutMs = keepalive.userTimeoutMs ?? 0;
   const candidatesIdle: [number, Detector][] = [[keepaliveMs, "keepalive"]];
   const candidatesBusy: [number, Detector][] = userTimeoutMs > 0
-    ? [[userTimeoutMs, "user-timeout"]]
+    ? [[userTimeoutMs + USER_TIMEOUT_SLACK_MS, "user-timeout"]]
     : [[system.retransmitGiveUpMs, "retransmission"]];
   const heartbeat = objectOrUndefined(opts.heartbeat, "heartbeat");
   let heartbeatIntervalMs = Infinity;

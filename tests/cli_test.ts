@@ -141,7 +141,7 @@ test("plan: keepalive 2s:1s:3 gives 5 s on a quiet connection", { timeout: 30_00
   const text = await cli(["plan", "--keepalive", "2s:1s:3", "--user-timeout", "3s"]);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /quiet connection\s+3 s\s+keepalive/);
-  assert.match(text.stdout, /data in flight\s+3 s\s+user timeout/);
+  assert.match(text.stdout, /data in flight\s+4 s\s+user timeout/);
   assert.match(
     text.stdout,
     /Deno 2[^\n]*\n\s+native\s+keepalive\n\s+needs FFI\s+idle, interval, count, user timeout/,
@@ -242,7 +242,7 @@ test("probe prints the tuning report and exits 1 with reason reset when the peer
     assert.match(run.stdout, /Tuning report \(setsockopt through \S+\)/);
     assert.match(run.stdout, /idle\s+applied\s+2 s\s+2 s/);
     assert.match(run.stdout, /user timeout\s+applied\s+3 s\s+3 s\s+setsockopt, read back/);
-    assert.match(run.stdout, /bound: quiet 3 s \(keepalive\), in flight 3 s \(user-timeout\)/);
+    assert.match(run.stdout, /bound: quiet 3 s \(keepalive\), in flight 4 s \(user-timeout\)/);
     await run.waitFor(/ESTABLISHED/, 5_000); // a live line with the kernel's view
     (await accepted).resetAndDestroy();
     const { code } = await run.exited;

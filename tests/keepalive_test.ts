@@ -107,7 +107,7 @@ test("detectionBound: a user timeout caps keepalive at the first probe at or aft
     keepalive: { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" },
   });
   assert.equal(a.idleMs, 3_000);
-  assert.equal(a.busyMs, 3_000);
+  assert.equal(a.busyMs, 4_000); // the user timeout, and up to a second for the kernel's timer
   assert.equal(a.busyBy, "user-timeout");
   // 10 s idle, then probes every 4 s: the first probe timer at or after 15 s is at 18 s.
   const b = detectionBound({
