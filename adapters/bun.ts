@@ -55,7 +55,7 @@
 
 import process from "node:process";
 import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
-import type { SockoptBackend } from "../src/_sockopt.ts";
+import { keepaliveProbesOf, type SockoptBackend } from "../src/_sockopt.ts";
 import { type NativeKeepalive, tuneKeepalive, type TuningReport } from "../src/tune.ts";
 import { describe, knownKeys } from "../src/_validate.ts";
 import { bunSocketFd, loadBunBackend } from "./_ffi_bun.ts";
@@ -246,7 +246,16 @@ export function liveness<S extends BunSocket, H extends SocketHandler<S>>(
     destroy: (socket) => socket.terminate(),
     sample(socket, id) {
       const watch = mine(socket);
-      if (watch?.id === id) wrote(monitor, socket, watch);
+      if (watch?.id !== id) return;
+      wrote(monitor, socket, watch);
+      if (monitor.watchKernel) {
+        const loaded = loadBunBackend();
+        const fd = bunSocketFd(socket);
+        const probes = loaded.ok && fd !== undefined
+          ? keepaliveProbesOf(loaded.backend, fd)
+          : undefined;
+        if (probes !== undefined) monitor.keepaliveProbes(id, probes);
+      }
     },
   };
   const watch = (socket: S): void => {

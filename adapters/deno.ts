@@ -33,7 +33,7 @@
 
 import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
 import { type NativeKeepalive, tuneKeepalive, type TuningReport } from "../src/tune.ts";
-import type { SockoptBackend } from "../src/_sockopt.ts";
+import { keepaliveProbesOf, type SockoptBackend } from "../src/_sockopt.ts";
 import { describe, knownKeys } from "../src/_validate.ts";
 import { loadDenoBackend } from "./_ffi_deno.ts";
 import { findDenoFd, isDenoConnFd, releaseDenoFd } from "./_deno_fd.ts";
@@ -236,6 +236,14 @@ class Watched implements WatchedConn {
       self.#destroyed = self.#closed = true;
       quietly(() => self.conn.close()); // pending reads reject with Interrupted: read() ends them
       self.#release();
+    },
+    sample(watched: WatchedConn, id: ConnectionId): void {
+      const self = watched as Watched;
+      const backend = self.#backend;
+      if (!self.#monitor.watchKernel || backend === undefined || self.#closed) return;
+      const fd = findDenoFd(backend, self.conn);
+      const probes = fd === undefined ? undefined : keepaliveProbesOf(backend, fd);
+      if (probes !== undefined) self.#monitor.keepaliveProbes(id, probes);
     },
   };
 

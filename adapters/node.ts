@@ -57,7 +57,7 @@ import {
   tuneKeepalive,
   type TuningReport,
 } from "../mod.ts";
-import type { SockAddr, SockoptBackend } from "../src/_sockopt.ts";
+import { keepaliveProbesOf, type SockAddr, type SockoptBackend } from "../src/_sockopt.ts";
 import { describe, knownKeys } from "../src/_validate.ts";
 import { loadNodeBackend, nodeSocketFd } from "./_ffi_node.ts";
 
@@ -108,6 +108,14 @@ const driver: Driver<Socket> = {
     if (written !== watch.written) {
       watch.written = written;
       watch.monitor.sent(id);
+    }
+    if (watch.monitor.watchKernel && !socket.destroyed) {
+      const loaded = loadNodeBackend();
+      const fd = nodeSocketFd(socket);
+      const probes = loaded.ok && fd !== undefined
+        ? keepaliveProbesOf(loaded.backend, fd)
+        : undefined;
+      if (probes !== undefined) watch.monitor.keepaliveProbes(id, probes);
     }
   },
 };

@@ -27,6 +27,7 @@ const OPTION_KEYS = [
   "heartbeat",
   "suspicion",
   "pingEnforcement",
+  "watchKernel",
   "capacity",
   "resolution",
   "clock",
@@ -52,6 +53,8 @@ const ENFORCEMENT_KEYS = ["minInterval", "maxStrikes"] as const;
 export interface Config {
   keepalive: KeepaliveSettings;
   capacity: number;
+  kernelIdle: number;
+  kernelInterval: number;
   resolution: number;
   clock: Clock;
   random: () => number;
@@ -123,6 +126,8 @@ export function parseOptions(options: unknown): Config {
       ? 64
       : integerIn(opts.capacity, "capacity", 1, 16_777_216),
     resolution,
+    kernelIdle: 0,
+    kernelInterval: 0,
     clock: clock as Clock,
     random: functionOrUndefined(opts.random, "random") ?? Math.random,
     idle: ticks(opts.idle, "idle"),
@@ -229,6 +234,18 @@ export function parseOptions(options: unknown): Config {
         ? 2
         : integerIn(enforcement.maxStrikes, "pingEnforcement.maxStrikes", 0, 255),
     };
+  }
+  if (opts.watchKernel !== undefined && typeof opts.watchKernel !== "boolean") {
+    throw new TypeError(
+      `Option "watchKernel" must be a boolean, got ${describe(opts.watchKernel)}`,
+    );
+  }
+  if (opts.watchKernel === true && config.keepalive.enabled) {
+    // Linux's defaults where the keepalive settings leave a value to the system.
+    const idle = config.keepalive.idleMs ?? 7_200_000;
+    const interval = config.keepalive.intervalMs ?? 75_000;
+    config.kernelIdle = Math.max(1, Math.ceil(idle / resolution));
+    config.kernelInterval = Math.max(1, Math.ceil(interval / resolution));
   }
   return config;
 }

@@ -57,6 +57,23 @@ export interface SockoptBackend {
   withDuplicate<T>(fd: number, fn: (duplicate: number) => T): T;
 }
 
+/**
+ * Unanswered keepalive probes of a socket (`tcpi_probes`, byte 3 of `struct tcp_info`), or
+ * `undefined` where `TCP_INFO` cannot be read.
+ *
+ * @param backend The backend.
+ * @param fd The socket's descriptor (of an open socket: its number cannot have been reused).
+ * @returns The count, or `undefined`.
+ */
+export function keepaliveProbesOf(backend: SockoptBackend, fd: number): number | undefined {
+  try {
+    const info = backend.tcpInfo(fd);
+    return info !== undefined && info.length > 3 ? info[3] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether a backend could be built here, and why not. */
 export type BackendResult =
   | { readonly ok: true; readonly backend: SockoptBackend }

@@ -18,7 +18,8 @@ import { Buckets, DETECT_BOUNDS, RTT_BOUNDS } from "./_histogram.ts";
  * Where a connection stands.
  * - `open`: traffic or proof of life recently.
  * - `idle`: nothing received for the `idle` period (reported, not acted on).
- * - `probing`: a heartbeat ping is out and its answer is awaited.
+ * - `probing`: a heartbeat ping is out and its answer is awaited, or (with `watchKernel`) the
+ *   kernel's keepalive probes are.
  * - `suspect`: φ (the accrual failure detector) passed its threshold: reported, not killed.
  * - `dead`: declared dead, with a {@linkcode DeathReason}. Terminal.
  * - `closed`: ended in order by this side, or by a max-idle / max-age policy. Terminal.
@@ -42,6 +43,8 @@ export type TransitionReason =
   | "ack"
   /** φ passed the suspicion threshold. */
   | "suspected"
+  /** The kernel sends keepalive probes that are not answered yet (TCP_INFO, `watchKernel`). */
+  | "keepalive-probe"
   /** This side closed the connection ({@linkcode LivenessMonitor.closed}). */
   | "local-close";
 
@@ -174,6 +177,12 @@ export interface MonitorOptions<C> {
   suspicion?: SuspicionOptions | true;
   /** Limits on the peer's own pings, reported through `onTooManyPings`. */
   pingEnforcement?: PingEnforcementOptions;
+  /**
+   * Look at the kernel's view of quiet connections: once one has been silent for the keepalive
+   * idle time, and every keepalive interval after, its adapter reads `TCP_INFO` (where it can) and
+   * reports unanswered keepalive probes, so the connection shows `probing` instead of looking open.
+   */
+  watchKernel?: boolean;
   /**
    * Connections to make room for at once, 1 to 16,777,216 (default 64; the store grows by a
    * quarter as needed): a server that knows its scale allocates once.
@@ -324,6 +333,8 @@ export class LivenessMonitor<C = unknown> {
   readonly resolution: number;
   /** The application deadlines in force, in milliseconds. */
   readonly policy: MonitorPolicy;
+  /** Whether adapters are asked to report the kernel's keepalive probes (`watchKernel`). */
+  readonly watchKernel: boolean;
 
   #cfg: Config;
   #clock: Clock;
@@ -394,6 +405,7 @@ export class LivenessMonitor<C = unknown> {
     this.#cfg = cfg;
     this.keepalive = cfg.keepalive;
     this.resolution = cfg.resolution;
+    this.watchKernel = cfg.kernelIdle > 0;
     this.#clock = cfg.clock;
     this.#onError = cfg.onError ?? defaultOnError;
     this.#stallTicks = Math.max(10, Math.ceil(1000 / cfg.resolution));
@@ -411,7 +423,7 @@ export class LivenessMonitor<C = unknown> {
     });
     this.#hasDeadlines = cfg.idle > 0 || cfg.writerIdle > 0 || cfg.allIdle > 0 ||
       cfg.idleTimeout > 0 || cfg.maxIdle > 0 || cfg.maxAge > 0 || cfg.ping > 0 ||
-      cfg.phi !== undefined || cfg.enforcement !== undefined;
+      cfg.phi !== undefined || cfg.enforcement !== undefined || cfg.kernelIdle > 0;
     this.#origin = this.#clock.now();
     this.#grow(cfg.capacity);
   }
@@ -587,6 +599,25 @@ export class LivenessMonitor<C = unknown> {
     }
     this.received(id);
     return allowed;
+  }
+
+  /**
+   * The kernel's count of unanswered keepalive probes (`tcpi_probes`), as an adapter reads it: above
+   * 0 an open or idle connection becomes `probing` (reason `keepalive-probe`); back at 0 with no ping
+   * awaited, it is `open` again (reason `ack`).
+   *
+   * @param id The connection's id.
+   * @param probes Unanswered probes, 0 or more.
+   */
+  keepaliveProbes(id: ConnectionId, probes: number): void {
+    const slot = id & SLOT_MASK;
+    if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
+    const state = this.#state[slot];
+    if (probes > 0) {
+      if (state === OPEN || state === IDLE) this.#transition(slot, PROBING, "keepalive-probe");
+    } else if (state === PROBING && (this.#flags[slot] & PING_OUT) === 0) {
+      this.#transition(slot, OPEN, "ack");
+    }
   }
 
   /**
@@ -936,6 +967,12 @@ export class LivenessMonitor<C = unknown> {
     // Callbacks above (a ping answered inside send, onDrain) may have brought traffic: read again.
     const inNow = (tick - this.#lastIn[slot]) >>> 0;
     const outNow = (tick - this.#lastOut[slot]) >>> 0;
+    if (cfg.kernelIdle > 0) {
+      // Quiet as long as the keepalive idle time: the kernel probes now, look every interval.
+      const left = cfg.kernelIdle + 1 - inNow;
+      const look = left > 0 ? left : cfg.kernelInterval;
+      if (look < wait) wait = look;
+    }
     if (cfg.idle > 0) {
       // The state follows the silence; the events repeat on their own schedule.
       if (this.#state[slot] === OPEN) {

@@ -97,7 +97,7 @@ test("an idle cut is declared dead for keepalive-timeout within the bound, on bo
 }, async (t) => {
   if (skipWithoutNetns(t)) return;
   await withNetns(async (ns) => {
-    const peer = await startPeer(ns, { keepalive: "2s:1s:3" });
+    const peer = await startPeer(ns, { keepalive: "2s:1s:3", watchKernel: true });
     const bound = Number((peer.ready.bound as JsonLine).idleMs);
     assert.equal(bound, 5_000);
     await sleep(2_500); // answered probes first: no false positive
@@ -109,6 +109,12 @@ test("an idle cut is declared dead for keepalive-timeout within the bound, on bo
     const detected = now() - cutAt;
     assert.equal(server.reason, "keepalive-timeout");
     assert.equal(client.reason, "keepalive-timeout");
+    // With watchKernel the server shows the kernel's unanswered probes (TCP_INFO) before the end.
+    const serverLines = peer.child.lines.filter(transition("server"));
+    assert.deepEqual(
+      serverLines.slice(-2).map((line) => `${line.from} -> ${line.to} (${line.reason})`),
+      ["open -> probing (keepalive-probe)", "probing -> dead (keepalive-timeout)"],
+    );
     // Probes go out `interval` apart, `count` of them, after the last answered one.
     assert.ok(detected >= 3_000 - 200, `detected ${detected} ms after the cut: too early`);
     assert.ok(detected <= bound + MARGIN, `detected ${detected} ms after the cut; bound ${bound}`);

@@ -366,3 +366,48 @@ test("options of the policies are validated", () => {
     assert.throws(() => new LivenessMonitor(options), { name, message }, message);
   }
 });
+
+test("watchKernel: quiet connections are sampled at the keepalive idle time and every interval", () => {
+  const sampled: number[] = [];
+  const probes = new Map<string, number>([["a", 0]]);
+  const refs: { monitor?: LivenessMonitor<string> } = {};
+  const { clock, log, monitor } = setup({
+    keepalive: "2s:1s:3",
+    watchKernel: true,
+  });
+  refs.monitor = monitor;
+  const driver = {
+    destroy() {},
+    sample(context: string, id: number) {
+      sampled.push(clock.now());
+      refs.monitor!.keepaliveProbes(id, probes.get(context) ?? 0);
+    },
+  };
+  const id = monitor.track("a", driver);
+  clock.advance(2_050);
+  assert.deepEqual(sampled, []);
+  clock.advance(50); // 2100: quiet for the idle time and a tick
+  assert.deepEqual(sampled, [2_100]);
+  probes.set("a", 1);
+  clock.advance(1_000);
+  assert.deepEqual(sampled, [2_100, 3_100]);
+  assert.equal(monitor.state(id), "probing");
+  probes.set("a", 0);
+  clock.advance(1_000);
+  assert.equal(monitor.state(id), "open");
+  monitor.received(id); // traffic: after the look already planned, the next is an idle time away
+  clock.advance(2_150);
+  assert.deepEqual(sampled, [2_100, 3_100, 4_100, 5_100, 6_200]);
+  assert.deepEqual(log.map((line) => line.replace(/ @.*/, "")), [
+    "a: open -> probing (keepalive-probe)",
+    "a: probing -> open (ack)",
+  ]);
+  monitor.keepaliveProbes(id, 2);
+  monitor.received(id); // data answers: open again
+  assert.equal(monitor.state(id), "open");
+  assert.throws(() => new LivenessMonitor({ watchKernel: "yes" as never }), {
+    name: "TypeError",
+    message: 'Option "watchKernel" must be a boolean, got "yes"',
+  });
+  monitor.close();
+});
