@@ -13,6 +13,7 @@ import { phi, phiCrossing } from "./phi.ts";
 import type { MonitorStats } from "./stats.ts";
 import { type Config, parseOptions } from "./_options.ts";
 import { Buckets, DETECT_BOUNDS, RTT_BOUNDS } from "./_histogram.ts";
+import { describe } from "./_validate.ts";
 
 /**
  * Where a connection stands.
@@ -85,8 +86,9 @@ export interface IdleEvent<C> {
 
 /**
  * A tracked connection's id: a non-negative integer below 2^40 (keep it in a number, a plain array
- * or a `Float64Array`, not an `Int32Array`). Ids of connections that have ended are ignored by
- * every input, so an event that arrives late cannot touch a connection that reused the slot.
+ * or a `Float64Array`, not an `Int32Array`). A monitor never hands out the same id twice, and ids of
+ * connections that have ended are ignored by every input, so an event that arrives late cannot
+ * touch a later connection, however often the store reuses its room.
  */
 export type ConnectionId = number;
 
@@ -133,7 +135,9 @@ export interface PingEnforcementOptions {
 
 /**
  * What an adapter gives the monitor for the connections it tracks: how to close one, and optionally
- * how to report activity the monitor did not see as it happened.
+ * how to report activity the monitor did not see as it happened. One driver may serve every
+ * connection, or each connection may have its own: a monitor takes any number over its life and
+ * lets go of each once no connection uses it.
  */
 export interface Driver<C> {
   /**
@@ -255,6 +259,10 @@ const STATE_NAMES: readonly ConnectionState[] = [
 ];
 
 // Flag bits.
+// IN_WHEEL: the scheduler holds the slot — on a wheel bucket, or being worked on by a tick, an input
+// or track(). A held slot is never freed (so never reused): whatever a callback does, the code that
+// called it still looks at the same connection, and finds it ended at worst. Whoever takes the hold
+// settles the slot when done (#settle): back on the wheel, or released and, if ended, freed.
 const IN_WHEEL = 1;
 const ENDED = 2;
 const SENT_LAST = 4; // something was sent since the peer last sent anything
@@ -267,9 +275,13 @@ const DRAINING = 128;
 const SLOT_BITS = 24;
 const SLOT_MASK = (1 << SLOT_BITS) - 1;
 const SLOT_SPACE = 2 ** SLOT_BITS;
-// An id is generation × 2^24 + slot. A slot reused 65,535 times in a row comes back to an old id:
-// far more than a late event (a 'close' after the adapter's destroy) ever lags.
+// An id is generation × 2^24 + slot. A slot is retired after its 65,535th connection rather than
+// wrap to generation 1, so no id is ever handed out twice and a late input (a 'close' after the
+// adapter's destroy) can never reach a later connection. The cost: one slot (about 30 bytes) per
+// 65,535 connections tracked.
 const MAX_GEN = 65_535;
+// Drivers: index 0 is none, 1 to 254 a shared table with use counts, OWN_DRIVER one kept per slot.
+const OWN_DRIVER = 255;
 const WHEEL_SIZE = 1024;
 const WHEEL_MASK = WHEEL_SIZE - 1;
 const NEVER = 0xffffffff;
@@ -362,7 +374,7 @@ export class LivenessMonitor<C = unknown> {
   #pingMs = new Float64Array(0); // heartbeat: clock time of the outstanding ping (round trips)
   #pingWait = new Uint32Array(0); // heartbeat with jitter: this connection's next interval in ticks
   #firedAt = new Uint32Array(0); // idle events: 3 entries per slot (reader, writer, all)
-  #ageDue = new Uint32Array(0); // max age: tick at which the connection is too old
+  #ageDue = new Float64Array(0); // max age: tick at which the connection is too old (any size)
   #drainAt = new Uint32Array(0); // max idle / age: tick at which winding down began
   #drainWhy = new Uint8Array(0); // 1 = max-idle, 2 = max-age
   #beatMs = new Float64Array(0); // suspicion: clock time of the last arrival
@@ -371,11 +383,14 @@ export class LivenessMonitor<C = unknown> {
   #samples = new Float32Array(0); // suspicion: maxSamples per slot, a ring
   #sampleCount = new Uint16Array(0);
   #sampleHead = new Uint16Array(0);
-  #suspectAt = new Uint32Array(0); // suspicion: tick at which φ passes the threshold
+  #suspectAt = new Float64Array(0); // suspicion: tick at which φ passes the threshold (any size)
   #peerPingAt = new Uint32Array(0); // enforcement: tick of the peer's last ping
   #strikes = new Uint8Array(0);
-  #drivers: (Driver<C> | undefined)[] = [undefined];
+  #drivers: (Driver<C> | undefined)[] = [undefined]; // the shared table, by index
+  #driverUses: number[] = [0]; // connections per table entry; an entry is released at 0
   #driverIndex = new Map<Driver<C>, number>();
+  #freeDrivers: number[] = [];
+  #ownDrivers: Map<number, Driver<C>> | undefined; // slot -> driver, once the table is full
 
   #freeHead = -1;
   #fresh = 0; // slots below this have been used
@@ -446,6 +461,11 @@ export class LivenessMonitor<C = unknown> {
     });
   }
 
+  /** Whether {@linkcode LivenessMonitor.close} was called: a closed monitor tracks nothing more. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** How many connections are tracked (neither dead nor closed). */
   get size(): number {
     return this.#live;
@@ -462,7 +482,7 @@ export class LivenessMonitor<C = unknown> {
    */
   track(context: C, driver?: Driver<C>): ConnectionId {
     if (this.#closed) throw new Error("Cannot track a connection: the monitor is closed");
-    const driverIndex = driver === undefined ? 0 : this.#registerDriver(driver);
+    if (driver !== undefined) checkDriver(driver);
     // The timer runs while connections are tracked; when it sleeps the wheel is empty and the
     // stale tick can move to now.
     if (this.#timer === undefined && !this.#inTick) this.#tick = this.#currentTick();
@@ -483,11 +503,11 @@ export class LivenessMonitor<C = unknown> {
       slot = this.#fresh++;
       this.#gen[slot] = 1;
     }
+    this.#driverOf[slot] = driver === undefined ? 0 : this.#useDriver(driver, slot);
     const cfg = this.#cfg;
     const tick = this.#tick;
     this.#state[slot] = OPEN;
     this.#flags[slot] = 0;
-    this.#driverOf[slot] = driverIndex;
     this.#lastIn[slot] = tick;
     this.#lastOut[slot] = tick;
     this.#next[slot] = -1;
@@ -511,10 +531,14 @@ export class LivenessMonitor<C = unknown> {
     this.#live++;
     this.#tracked++;
     this.#stateCount[OPEN]++;
-    const wait = this.#evaluate(slot);
-    if (wait !== NEVER && this.#state[slot] < DEAD) this.#insert(slot, wait);
-    if (this.#hasDeadlines && this.#timer === undefined && !this.#inTick) this.#schedule();
-    return this.#idOf(slot);
+    const id = this.#idOf(slot);
+    // Deadlines due at once (a zero grace, a ping) run callbacks: hold the slot through them.
+    this.#hold(slot);
+    this.#settle(slot);
+    if (this.#hasDeadlines && this.#timer === undefined && !this.#inTick && !this.#closed) {
+      this.#schedule();
+    }
+    return id;
   }
 
   /**
@@ -590,14 +614,15 @@ export class LivenessMonitor<C = unknown> {
       if (flowed) this.#strikes[slot] = 0;
       if (sincePing < enforcement.minInterval && this.#strikes[slot] < 255) {
         this.#strikes[slot]++;
-        if (this.#strikes[slot] > enforcement.maxStrikes) {
-          allowed = false;
-          this.#call("onTooManyPings", this.#cfg.onTooManyPings, this.#contexts[slot], id);
-        }
+        allowed = this.#strikes[slot] <= enforcement.maxStrikes;
       }
       this.#peerPingAt[slot] = tick;
     }
     this.received(id);
+    // Last, so that whatever the callback does (close, track) no work on this slot follows it.
+    if (!allowed && this.#owns(slot, id) && this.#state[slot] < DEAD) {
+      this.#call("onTooManyPings", this.#cfg.onTooManyPings, this.#contexts[slot], id);
+    }
     return allowed;
   }
 
@@ -607,9 +632,15 @@ export class LivenessMonitor<C = unknown> {
    * awaited, it is `open` again (reason `ack`).
    *
    * @param id The connection's id.
-   * @param probes Unanswered probes, 0 or more.
+   * @param probes Unanswered probes, an integer from 0 to 255 (`tcpi_probes` is one byte).
+   * @throws {RangeError} When `probes` is not an integer from 0 to 255.
    */
   keepaliveProbes(id: ConnectionId, probes: number): void {
+    if (!Number.isInteger(probes) || probes < 0 || probes > 255) {
+      throw new RangeError(
+        `Argument "probes" must be an integer from 0 to 255, got ${describe(probes)}`,
+      );
+    }
     const slot = id & SLOT_MASK;
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
     const state = this.#state[slot];
@@ -647,13 +678,16 @@ export class LivenessMonitor<C = unknown> {
     const slot = id & SLOT_MASK;
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
     // An adapter that samples activity reports it now: whether data was in flight decides the reason.
+    const held = this.#hold(slot);
     this.#sample(slot);
-    if (this.#state[slot] >= DEAD) return;
-    const reason = classifyError(error, {
-      userTimeout: (this.keepalive.userTimeoutMs ?? 0) > 0,
-      dataInFlight: (this.#flags[slot] & SENT_LAST) !== 0,
-    });
-    this.#terminate(slot, DEAD, reason, error);
+    if (this.#state[slot] < DEAD) {
+      const reason = classifyError(error, {
+        userTimeout: (this.keepalive.userTimeoutMs ?? 0) > 0,
+        dataInFlight: (this.#flags[slot] & SENT_LAST) !== 0,
+      });
+      this.#terminate(slot, DEAD, reason, error);
+    }
+    if (held) this.#settle(slot);
   }
 
   /**
@@ -767,6 +801,11 @@ export class LivenessMonitor<C = unknown> {
     // Every slot reads as ended: whatever a callback was in the middle of stops at its next check.
     this.#state.fill(CLOSED);
     this.#contexts = [];
+    this.#drivers = [undefined];
+    this.#driverUses = [0];
+    this.#driverIndex.clear();
+    this.#freeDrivers = [];
+    this.#ownDrivers = undefined;
     this.#live = 0;
     this.#inWheel = 0;
     this.#wheel.fill(-1);
@@ -800,7 +839,8 @@ export class LivenessMonitor<C = unknown> {
     return Math.max(1, Math.round(ticks + spread));
   }
 
-  #insert(slot: number, wait: number): void {
+  /** Links a held slot into the bucket `wait` ticks ahead (at most one lap). */
+  #link(slot: number, wait: number): void {
     if (wait < 1) wait = 1;
     else if (wait >= WHEEL_SIZE) wait = WHEEL_SIZE - 1;
     const bucket = (this.#tick + wait) & WHEEL_MASK;
@@ -808,10 +848,29 @@ export class LivenessMonitor<C = unknown> {
     if (this.#wheel[bucket] < 0) this.#wheel[bucket] = slot;
     else this.#next[this.#tails[bucket]] = slot;
     this.#tails[bucket] = slot;
-    if ((this.#flags[slot] & IN_WHEEL) === 0) {
-      this.#flags[slot] |= IN_WHEEL;
-      this.#inWheel++;
+  }
+
+  /** Takes the scheduler's hold on a slot; `false` when someone (the wheel, a caller) has it. */
+  #hold(slot: number): boolean {
+    if (this.#flags[slot] & IN_WHEEL) return false;
+    this.#flags[slot] |= IN_WHEEL;
+    this.#inWheel++;
+    return true;
+  }
+
+  /**
+   * Ends the hold on a slot that is held and on no bucket: a live slot with a deadline goes on the
+   * wheel (keeping the hold); any other is released, and freed if its connection ended.
+   */
+  #settle(slot: number): void {
+    const wait = this.#state[slot] < DEAD ? this.#evaluate(slot) : NEVER;
+    if (this.#state[slot] < DEAD && wait !== NEVER) {
+      this.#link(slot, wait);
+      return;
     }
+    this.#flags[slot] &= ~IN_WHEEL;
+    this.#inWheel--;
+    if (this.#state[slot] >= DEAD) this.#free(slot);
   }
 
   #schedule(): void {
@@ -872,16 +931,9 @@ export class LivenessMonitor<C = unknown> {
   }
 
   #visit(slot: number): void {
-    // The slot keeps IN_WHEEL while visited so that a callback's close() cannot free it under us.
+    // Off its bucket, the slot is still held (IN_WHEEL): a callback's closed() cannot free it.
     if (this.#state[slot] < DEAD) this.#sample(slot);
-    const wait = this.#state[slot] < DEAD ? this.#evaluate(slot) : NEVER;
-    if (this.#state[slot] < DEAD && wait !== NEVER) {
-      this.#insert(slot, wait);
-      return;
-    }
-    this.#flags[slot] &= ~IN_WHEEL;
-    this.#inWheel--;
-    if (this.#state[slot] >= DEAD) this.#free(slot);
+    this.#settle(slot);
   }
 
   /** Whether `id` names the connection now in `slot` (ids never have generation 0). */
@@ -898,7 +950,7 @@ export class LivenessMonitor<C = unknown> {
 
   /** Lets the slot's driver report activity it samples rather than sees. */
   #sample(slot: number): void {
-    const driver = this.#drivers[this.#driverOf[slot]];
+    const driver = this.#driverAt(slot);
     if (driver?.sample === undefined) return;
     try {
       driver.sample(this.#contexts[slot] as C, this.#idOf(slot));
@@ -960,7 +1012,7 @@ export class LivenessMonitor<C = unknown> {
       } else if (left < wait) wait = left;
     }
     if (cfg.phi !== undefined && this.#state[slot] !== SUSPECT) {
-      const left = (this.#suspectAt[slot] - tick) | 0;
+      const left = this.#suspectAt[slot] - tick;
       if (left <= 0) {
         this.#transition(slot, SUSPECT, "suspected");
         if (this.#state[slot] >= DEAD) return NEVER;
@@ -1056,7 +1108,7 @@ export class LivenessMonitor<C = unknown> {
       else wait = left;
     }
     if (why === 0 && cfg.maxAge > 0) {
-      const left = (this.#ageDue[slot] - tick) | 0;
+      const left = this.#ageDue[slot] - tick;
       if (left <= 0) why = 2;
       else if (left < wait) wait = left;
     }
@@ -1125,13 +1177,12 @@ export class LivenessMonitor<C = unknown> {
       this.#beatMs[slot] = this.#clock.now();
       this.#planSuspicion(slot);
     }
+    // A slot off the wheel (everything was NEVER) may have a deadline again: hold it through the
+    // transition's callbacks, then settle it. One on the wheel is already held.
+    const held = this.#hold(slot);
     if (state === PROBING) this.#transition(slot, OPEN, "ack");
     else if (state === IDLE || state === SUSPECT) this.#transition(slot, OPEN, "activity");
-    // A slot outside the wheel (everything was NEVER) may have a deadline again.
-    if ((this.#flags[slot] & IN_WHEEL) === 0 && this.#state[slot] < DEAD) {
-      const wait = this.#evaluate(slot);
-      if (wait !== NEVER && this.#state[slot] < DEAD) this.#insert(slot, wait);
-    }
+    if (held) this.#settle(slot);
   }
 
   // ---- suspicion ----
@@ -1190,6 +1241,7 @@ export class LivenessMonitor<C = unknown> {
     const [mean, sd] = this.#distribution(slot);
     const crossing = phiCrossing(settings.threshold, mean, sd);
     const at = this.#beatMs[slot] + crossing;
+    // A double: a crossing years away (a huge acceptable pause) stays exact instead of wrapping.
     this.#suspectAt[slot] = this.#tick +
       Math.max(1, Math.ceil((at - this.#clock.now()) / this.resolution));
   }
@@ -1220,7 +1272,7 @@ export class LivenessMonitor<C = unknown> {
     this.#emit(slot, from, to, reason, error);
     // A callback that closed the monitor stopped everything, the driver's part too.
     if (!this.#closed && (to === DEAD || reason === "max-idle" || reason === "max-age")) {
-      const driver = this.#drivers[this.#driverOf[slot]];
+      const driver = this.#driverAt(slot);
       if (driver !== undefined) {
         try {
           driver.destroy(context, reason as DeathReason | DrainReason, error);
@@ -1234,11 +1286,16 @@ export class LivenessMonitor<C = unknown> {
   }
 
   #free(slot: number): void {
-    if (this.#closed) return;
-    const gen = this.#gen[slot];
-    this.#gen[slot] = gen >= MAX_GEN ? 1 : gen + 1;
+    if (this.#closed || this.#state[slot] === FREE) return;
+    this.#releaseDriver(slot);
     this.#state[slot] = FREE;
     this.#contexts[slot] = undefined;
+    const gen = this.#gen[slot];
+    if (gen >= MAX_GEN) {
+      this.#gen[slot] = 0; // retired: its ids are all spent (see MAX_GEN); no id owns it now
+      return;
+    }
+    this.#gen[slot] = gen + 1;
     this.#next[slot] = this.#freeHead;
     this.#freeHead = slot;
   }
@@ -1283,16 +1340,44 @@ export class LivenessMonitor<C = unknown> {
     }
   }
 
-  #registerDriver(driver: Driver<C>): number {
-    const known = this.#driverIndex.get(driver);
-    if (known !== undefined) return known;
-    if (driver === null || typeof driver !== "object" || typeof driver.destroy !== "function") {
-      throw new TypeError(`Argument "driver" must be an object with a destroy() function`);
+  // Drivers: the few an application shares (an adapter's one per monitor) sit in a table of 254
+  // with use counts, so a connection costs one byte for it; past that, a slot keeps its own.
+
+  /** The driver's index for a slot that starts to use it (OWN_DRIVER: kept in #ownDrivers). */
+  #useDriver(driver: Driver<C>, slot: number): number {
+    let index = this.#driverIndex.get(driver);
+    if (index === undefined) {
+      index = this.#freeDrivers.pop() ??
+        (this.#drivers.length < OWN_DRIVER ? this.#drivers.length : undefined);
+      if (index === undefined) {
+        (this.#ownDrivers ??= new Map()).set(slot, driver);
+        return OWN_DRIVER;
+      }
+      this.#drivers[index] = driver;
+      this.#driverUses[index] = 0;
+      this.#driverIndex.set(driver, index);
     }
-    if (this.#drivers.length > 255) throw new RangeError(`Cannot register more than 255 drivers`);
-    this.#drivers.push(driver);
-    this.#driverIndex.set(driver, this.#drivers.length - 1);
-    return this.#drivers.length - 1;
+    this.#driverUses[index]++;
+    return index;
+  }
+
+  #driverAt(slot: number): Driver<C> | undefined {
+    const index = this.#driverOf[slot];
+    return index === OWN_DRIVER ? this.#ownDrivers?.get(slot) : this.#drivers[index];
+  }
+
+  #releaseDriver(slot: number): void {
+    const index = this.#driverOf[slot];
+    this.#driverOf[slot] = 0;
+    if (index === 0) return;
+    if (index === OWN_DRIVER) {
+      this.#ownDrivers?.delete(slot);
+      return;
+    }
+    if (--this.#driverUses[index] > 0) return;
+    this.#driverIndex.delete(this.#drivers[index]!);
+    this.#drivers[index] = undefined;
+    this.#freeDrivers.push(index);
   }
 
   #grow(capacity: number): void {
@@ -1341,6 +1426,17 @@ export class LivenessMonitor<C = unknown> {
       this.#strikes = grow(this.#strikes);
     }
     this.#capacity = capacity;
+  }
+}
+
+function checkDriver(driver: unknown): void {
+  if (
+    driver === null || typeof driver !== "object" ||
+    typeof (driver as Driver<unknown>).destroy !== "function"
+  ) {
+    throw new TypeError(
+      `Argument "driver" must be an object with a destroy() function, got ${describe(driver)}`,
+    );
   }
 }
 

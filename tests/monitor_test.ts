@@ -544,7 +544,7 @@ test("option validation names the option and the allowed range", () => {
   const monitor = new LivenessMonitor({ clock: new ManualClock() });
   assert.throws(() => monitor.track("x", {} as never), {
     name: "TypeError",
-    message: 'Argument "driver" must be an object with a destroy() function',
+    message: 'Argument "driver" must be an object with a destroy() function, got an object',
   });
   monitor.close();
 });
