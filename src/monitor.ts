@@ -462,7 +462,7 @@ export class LivenessMonitor<C = unknown> {
   }
 
   /** Whether {@linkcode LivenessMonitor.close} was called: a closed monitor tracks nothing more. */
-  get closed(): boolean {
+  get isClosed(): boolean {
     return this.#closed;
   }
 

@@ -39,16 +39,13 @@ function setup<C>(options: MonitorOptions<C>) {
 test("closing a suspect connection from onTransition as it wakes frees it once, and ticks end", () => {
   const log: string[] = [];
   let closeOnWake = true;
-  let monitor!: LivenessMonitor<string>;
-  const setupResult = setup<string>({
+  const { clock, errors, monitor } = setup<string>({
     suspicion: { firstHeartbeatEstimate: "1s" },
     onTransition: (t) => {
       log.push(`${t.context}: ${t.from} -> ${t.to} (${t.reason})`);
       if (closeOnWake && t.to === "open" && t.reason === "activity") monitor.closed(t.id);
     },
   });
-  monitor = setupResult.monitor;
-  const { clock, errors } = setupResult;
   const a = monitor.track("a");
   clock.advance(5_000);
   assert.equal(monitor.state(a), "suspect");
@@ -101,9 +98,8 @@ test("a driver's sample() that closes the connection during failed() ends it onc
 });
 
 test("pings answered inside heartbeat.send keep every connection on the wheel", () => {
-  let monitor!: LivenessMonitor<number>;
   const pings = new Array<number>(50).fill(0);
-  const built = setup<number>({
+  const { clock, errors, monitor } = setup<number>({
     heartbeat: {
       interval: "1s",
       timeout: "500ms",
@@ -113,8 +109,6 @@ test("pings answered inside heartbeat.send keep every connection on the wheel", 
       },
     },
   });
-  monitor = built.monitor;
-  const { clock, errors } = built;
   const ids: ConnectionId[] = [];
   for (let i = 0; i < 50; i++) {
     ids.push(monitor.track(i));
@@ -132,9 +126,8 @@ test("pings answered inside heartbeat.send keep every connection on the wheel", 
 
 test("callbacks that track, close and feed other connections keep every invariant", () => {
   const ids: ConnectionId[] = [];
-  let monitor!: LivenessMonitor<number>;
   let steps = 0;
-  const built = setup<number>({
+  const { clock, errors, monitor } = setup<number>({
     idle: "300ms",
     idleTimeout: "2s",
     heartbeat: {
@@ -156,8 +149,6 @@ test("callbacks that track, close and feed other connections keep every invarian
       if (event.context % 4 === 0) monitor.closed(event.id);
     },
   });
-  monitor = built.monitor;
-  const { clock, errors } = built;
   for (let i = 0; i < 20; i++) ids.push(monitor.track(i));
   for (let t = 0; t < 100; t++) {
     clock.advance(100);
@@ -285,4 +276,22 @@ test("a slot is retired before its generation wraps: stale ids never reach a liv
   assert.equal(monitor.state(last), undefined);
   assert.equal(monitor.size, 1);
   monitor.close();
+});
+
+test("isClosed tells whether close() was called, also from inside a callback", () => {
+  const seen: boolean[] = [];
+  const { clock, monitor } = setup<string>({
+    idle: "1s",
+    onTransition: () => {
+      seen.push(monitor.isClosed);
+      monitor.close();
+      seen.push(monitor.isClosed);
+    },
+  });
+  assert.equal(monitor.isClosed, false);
+  monitor.track("a");
+  clock.advance(2_000);
+  assert.deepEqual(seen, [false, true]);
+  assert.equal(monitor.isClosed, true);
+  assert.throws(() => monitor.track("b"), /the monitor is closed/);
 });
