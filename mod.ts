@@ -63,6 +63,7 @@ export {
 } from "./src/monitor.ts";
 export { phi, phiCrossing } from "./src/phi.ts";
 export type { Histogram, MonitorStats } from "./src/stats.ts";
+export type { SockAddr, SockoptBackend } from "./src/_sockopt.ts";
 export {
   type ControlReport,
   type ControlStatus,

@@ -34,6 +34,8 @@ import {
   stdoutClosed,
 } from "./_runtime.ts";
 
+export type { Output };
+
 interface Command {
   readonly usage: string;
   readonly summary: string;

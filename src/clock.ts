@@ -82,7 +82,11 @@ export class ManualClock implements Clock {
     this.#now = start;
   }
 
-  /** @returns The current time. */
+  /**
+   * The clock's time, moved only by {@linkcode ManualClock.advance}.
+   *
+   * @returns The current time in milliseconds.
+   */
   now(): number {
     return this.#now;
   }
@@ -112,7 +116,11 @@ export class ManualClock implements Clock {
     this.#timers.delete(handle as number);
   }
 
-  /** @returns How many timers are pending. */
+  /**
+   * How many timers are set and not yet run or cleared.
+   *
+   * @returns The number of pending timers.
+   */
   get pending(): number {
     return this.#timers.size;
   }
