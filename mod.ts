@@ -45,15 +45,18 @@ export {
 export { type ClassifyContext, classifyError, type DeathReason } from "./src/errors.ts";
 export { type Clock, ManualClock, systemClock } from "./src/clock.ts";
 export {
+  type ConnectionEvent,
   type ConnectionId,
   type ConnectionInfo,
   type ConnectionState,
+  type DrainEvent,
   type DrainReason,
   type Driver,
   type HeartbeatOptions,
   type IdleEvent,
   type IdleKind,
   LivenessMonitor,
+  type MonitorEventMap,
   type MonitorOptions,
   type MonitorPolicy,
   type PingEnforcementOptions,
@@ -61,6 +64,12 @@ export {
   type Transition,
   type TransitionReason,
 } from "./src/monitor.ts";
+export {
+  type EventListenerLike,
+  GuardedEventTarget,
+  type ListenerOptions,
+  LivenessEvent,
+} from "./src/events.ts";
 export { phi, phiCrossing } from "./src/phi.ts";
 export type { Histogram, MonitorStats } from "./src/stats.ts";
 export type { SockAddr, SockoptBackend } from "./src/_sockopt.ts";

@@ -38,6 +38,7 @@ const OPTION_KEYS = [
   "onDrain",
   "onTooManyPings",
   "onError",
+  "signal",
 ] as const;
 const HEARTBEAT_KEYS = ["interval", "timeout", "send", "ackOnData", "jitter", "when"] as const;
 const SUSPICION_KEYS = [
@@ -86,6 +87,7 @@ export interface Config {
   onDrain: ((context: never, id: number, reason: never) => void) | undefined;
   onTooManyPings: ((context: never, id: number) => void) | undefined;
   onError: ((error: unknown, callback: string) => void) | undefined;
+  signal: AbortSignal | undefined;
 }
 
 /** Validates monitor options; throws TypeError/RangeError naming the option. */
@@ -152,6 +154,7 @@ export function parseOptions(options: unknown): Config {
     onDrain: functionOrUndefined(opts.onDrain, "onDrain"),
     onTooManyPings: functionOrUndefined(opts.onTooManyPings, "onTooManyPings"),
     onError: functionOrUndefined(opts.onError, "onError"),
+    signal: abortSignal(opts.signal),
   };
   if (opts.grace !== undefined) {
     const ms = parseDuration(opts.grace, "grace");
@@ -258,4 +261,17 @@ function fraction(value: unknown, option: string, fallback: number): number {
     );
   }
   return value;
+}
+
+function abortSignal(value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  const signal = value as AbortSignal | null;
+  if (
+    typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean" ||
+    typeof signal.addEventListener !== "function" ||
+    typeof signal.removeEventListener !== "function"
+  ) {
+    throw new TypeError(`Option "signal" must be an AbortSignal, got ${describe(value)}`);
+  }
+  return signal;
 }

@@ -14,6 +14,13 @@ import type { MonitorStats } from "./stats.ts";
 import { type Config, parseOptions } from "./_options.ts";
 import { Buckets, DETECT_BOUNDS, RTT_BOUNDS } from "./_histogram.ts";
 import { describe } from "./_validate.ts";
+import {
+  eventDetails,
+  type EventListenerLike,
+  GuardedEventTarget,
+  type ListenerOptions,
+  LivenessEvent,
+} from "./events.ts";
 
 /**
  * Where a connection stands.
@@ -82,6 +89,39 @@ export interface IdleEvent<C> {
   readonly first: boolean;
   /** When, by the monitor's clock. */
   readonly at: number;
+}
+
+/** What `end` and `too-many-pings` events carry: the connection. */
+export interface ConnectionEvent<C> {
+  /** The connection's id. */
+  readonly id: ConnectionId;
+  /** The context given to {@linkcode LivenessMonitor.track}. */
+  readonly context: C;
+}
+
+/** What a `drain` event carries: the connection, and which policy winds it down. */
+export interface DrainEvent<C> extends ConnectionEvent<C> {
+  /** Max idle or max age. */
+  readonly reason: DrainReason;
+}
+
+/**
+ * The events of a {@linkcode LivenessMonitor}, by type. Each matches a callback option and carries
+ * in `detail` what that callback is given; listeners run right after the callback.
+ */
+export interface MonitorEventMap<C> {
+  /** A state change (as `onTransition`). */
+  transition: LivenessEvent<Transition<C>>;
+  /** A reader, writer or all idle event (as `onIdle`). */
+  idle: LivenessEvent<IdleEvent<C>>;
+  /** The peer ended its side (as `onEnd`). */
+  end: LivenessEvent<ConnectionEvent<C>>;
+  /** Max idle or max age asks a connection to wind down (as `onDrain`). */
+  drain: LivenessEvent<DrainEvent<C>>;
+  /** The peer's pings exceeded the strikes (as `onTooManyPings`). */
+  "too-many-pings": LivenessEvent<ConnectionEvent<C>>;
+  /** The monitor was closed (by `close()` or its `signal`): the last event it dispatches. */
+  close: LivenessEvent<undefined>;
 }
 
 /**
@@ -208,8 +248,13 @@ export interface MonitorOptions<C> {
   onDrain?: (context: C, id: ConnectionId, reason: DrainReason) => void;
   /** Called when the peer's pings exceeded the enforcement strikes (gRPC: "too_many_pings"). */
   onTooManyPings?: (context: C, id: ConnectionId) => void;
-  /** Called when a user callback throws (default: `console.error`). The monitor carries on. */
+  /**
+   * Called when a user callback or event listener throws (default: `console.error`). The monitor
+   * carries on.
+   */
   onError?: (error: unknown, callback: string) => void;
+  /** Closes the monitor when aborted (at once if it already is). */
+  signal?: AbortSignal;
 }
 
 /** The application deadlines a monitor enforces, in milliseconds (for detection bounds). */
@@ -282,6 +327,13 @@ const SLOT_SPACE = 2 ** SLOT_BITS;
 const MAX_GEN = 65_535;
 // Drivers: index 0 is none, 1 to 254 a shared table with use counts, OWN_DRIVER one kept per slot.
 const OWN_DRIVER = 255;
+// Kinds of notices (see #tell).
+const TELL_TRANSITION = 0;
+const TELL_IDLE = 1;
+const TELL_END = 2;
+const TELL_DRAIN = 3;
+const TELL_TOO_MANY_PINGS = 4;
+const TELL_DESTROY = 5;
 const WHEEL_SIZE = 1024;
 const WHEEL_MASK = WHEEL_SIZE - 1;
 const NEVER = 0xffffffff;
@@ -311,7 +363,12 @@ const REASON_INDEX = Object.fromEntries(REASONS.map((reason, index) => [reason, 
  * does not count against peers: the monitor's clock skips the stall. Features that are not
  * configured allocate nothing per connection.
  *
- * Callback order for a death: `onTransition`, then the driver's `destroy`.
+ * Callback order for a death: `onTransition`, then `transition` listeners, then the driver's
+ * `destroy`. Callbacks and listeners may call any method of the monitor; what they cause is told
+ * after the event they were told of, so every observer sees events in the order they happened.
+ *
+ * Besides the callback options, the monitor is an `EventTarget` (see {@linkcode MonitorEventMap}),
+ * and {@linkcode LivenessMonitor.transitions} iterates over state changes.
  *
  * @typeParam C The context kept per connection (for adapters, the socket).
  *
@@ -338,7 +395,7 @@ const REASON_INDEX = Object.fromEntries(REASONS.map((reason, index) => [reason, 
  * monitor.close();
  * ```
  */
-export class LivenessMonitor<C = unknown> {
+export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   /** The validated keepalive settings that adapters apply. */
   readonly keepalive: KeepaliveSettings;
   /** The scheduler's tick in milliseconds. */
@@ -359,6 +416,9 @@ export class LivenessMonitor<C = unknown> {
   #hasDeadlines: boolean;
   #stallTicks: number;
   #onError: (error: unknown, callback: string) => void;
+  #signal: AbortSignal | undefined;
+  #telling = false; // a notice is being delivered: later ones wait in #outbox
+  #outbox: unknown[] = []; // notices, 5 entries each: kind, then its arguments
 
   // The store: one entry per slot. Optional features get arrays only when configured.
   #capacity = 0;
@@ -416,6 +476,7 @@ export class LivenessMonitor<C = unknown> {
    * @throws {RangeError} When an option is out of range.
    */
   constructor(options: MonitorOptions<C> = {}) {
+    super();
     const cfg = parseOptions(options);
     this.#cfg = cfg;
     this.keepalive = cfg.keepalive;
@@ -441,6 +502,126 @@ export class LivenessMonitor<C = unknown> {
       cfg.phi !== undefined || cfg.enforcement !== undefined || cfg.kernelIdle > 0;
     this.#origin = this.#clock.now();
     this.#grow(cfg.capacity);
+    this.#signal = cfg.signal;
+    if (cfg.signal?.aborted) this.close();
+    else cfg.signal?.addEventListener("abort", this.#onAbort);
+  }
+
+  #onAbort = (): void => this.close();
+
+  /**
+   * Adds an event listener; see {@linkcode MonitorEventMap} for the types. A listener that throws is
+   * reported to `onError` (as `"<type>" listener`) and changes nothing else.
+   *
+   * @param type The event's type.
+   * @param listener Called with the event; its `detail` says what happened.
+   * @param options `EventTarget`'s options (`once`, `signal`, `capture`).
+   */
+  override addEventListener<K extends keyof MonitorEventMap<C>>(
+    type: K,
+    listener: (this: LivenessMonitor<C>, event: MonitorEventMap<C>[K]) => void,
+    options?: boolean | ListenerOptions,
+  ): void;
+  /**
+   * Adds a listener for any other type, as `EventTarget` has it.
+   *
+   * @param type The event's type.
+   * @param listener A function or an object with `handleEvent`.
+   * @param options `EventTarget`'s options.
+   */
+  override addEventListener(
+    type: string,
+    listener: EventListenerLike | null,
+    options?: boolean | ListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerLike | null,
+    options?: boolean | ListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+  }
+
+  /**
+   * Removes an event listener.
+   *
+   * @param type The event's type.
+   * @param listener The listener as it was added.
+   * @param options Its `capture` flag, as when it was added.
+   */
+  override removeEventListener<K extends keyof MonitorEventMap<C>>(
+    type: K,
+    listener: (this: LivenessMonitor<C>, event: MonitorEventMap<C>[K]) => void,
+    options?: boolean | ListenerOptions,
+  ): void;
+  /**
+   * Removes a listener for any other type, as `EventTarget` has it.
+   *
+   * @param type The event's type.
+   * @param listener A function or an object with `handleEvent`.
+   * @param options `EventTarget`'s options.
+   */
+  override removeEventListener(
+    type: string,
+    listener: EventListenerLike | null,
+    options?: boolean | ListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerLike | null,
+    options?: boolean | ListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+  }
+
+  /**
+   * The state changes from now on, as an async iterator: it ends when the monitor closes, when
+   * `signal` aborts, or when the loop breaks. Changes that come faster than the loop takes them
+   * wait in a queue; none is dropped.
+   *
+   * @example Log every death
+   * ```ts
+   * import { LivenessMonitor, ManualClock } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const clock = new ManualClock();
+   * const monitor = new LivenessMonitor<string>({ clock, idleTimeout: "1s" });
+   * const seen: string[] = [];
+   * const done = (async () => {
+   *   for await (const t of monitor.transitions()) seen.push(`${t.context}: ${t.to} (${t.reason})`);
+   * })();
+   * monitor.track("a");
+   * clock.advance(2_000);
+   * monitor.close(); // ends the loop
+   * await done;
+   * assert.deepEqual(seen, ["a: dead (idle-timeout)"]);
+   * ```
+   *
+   * @param options `signal` ends the iteration when aborted.
+   * @returns The iterator.
+   */
+  transitions(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<Transition<C>> {
+    return eventDetails(this, "transition", "close", this.#closed, options.signal);
+  }
+
+  /**
+   * After close() no listener is called but those of the `close` event.
+   *
+   * @param type The event's type.
+   * @returns Whether listeners of `type` are called now.
+   */
+  protected override delivers(type: string): boolean {
+    return !this.#closed || type === "close";
+  }
+
+  /**
+   * Reports a listener that threw to `onError`, as `"<type>" listener`.
+   *
+   * @param error What was thrown.
+   * @param type The event type the listener was for.
+   */
+  protected override listenerFailed(error: unknown, type: string): void {
+    this.#report(error, `"${type}" listener`);
   }
 
   /**
@@ -621,7 +802,7 @@ export class LivenessMonitor<C = unknown> {
     this.received(id);
     // Last, so that whatever the callback does (close, track) no work on this slot follows it.
     if (!allowed && this.#owns(slot, id) && this.#state[slot] < DEAD) {
-      this.#call("onTooManyPings", this.#cfg.onTooManyPings, this.#contexts[slot], id);
+      this.#tell(TELL_TOO_MANY_PINGS, this.#contexts[slot], id, undefined, undefined);
     }
     return allowed;
   }
@@ -664,7 +845,7 @@ export class LivenessMonitor<C = unknown> {
     // No new ping after the peer's FIN: no answer could come. A ping already out must still be
     // answered in time (a peer that half-closes then goes silent is dead by heartbeat timeout).
     this.#flags[slot] |= ENDED;
-    this.#call("onEnd", this.#cfg.onEnd, this.#contexts[slot], id);
+    this.#tell(TELL_END, this.#contexts[slot], id, undefined, undefined);
   }
 
   /**
@@ -795,6 +976,7 @@ export class LivenessMonitor<C = unknown> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#gen.fill(0);
@@ -810,6 +992,8 @@ export class LivenessMonitor<C = unknown> {
     this.#inWheel = 0;
     this.#wheel.fill(-1);
     this.#stateCount.fill(0);
+    this.#outbox = [];
+    if (this.listened("close")) this.dispatchEvent(new LivenessEvent("close", undefined));
   }
 
   /** Same as {@linkcode LivenessMonitor.close}, for `using`. */
@@ -1071,8 +1255,7 @@ export class LivenessMonitor<C = unknown> {
     if (left > 0) return left;
     this.#firedAt[at] = this.#tick;
     this.#flags[slot] |= bit;
-    const onIdle = this.#cfg.onIdle as ((event: IdleEvent<C>) => void) | undefined;
-    if (onIdle !== undefined) {
+    if (this.#cfg.onIdle !== undefined || this.listened("idle")) {
       const event: IdleEvent<C> = {
         id: this.#idOf(slot),
         context: this.#contexts[slot] as C,
@@ -1080,11 +1263,7 @@ export class LivenessMonitor<C = unknown> {
         first: !repeat,
         at: this.#now(),
       };
-      try {
-        onIdle(event);
-      } catch (error) {
-        this.#report(error, "onIdle");
-      }
+      this.#tell(TELL_IDLE, event, undefined, undefined, undefined);
     }
     return period;
   }
@@ -1117,13 +1296,7 @@ export class LivenessMonitor<C = unknown> {
     this.#drainAt[slot] = tick;
     this.#drainWhy[slot] = why;
     const reason: DrainReason = why === 1 ? "max-idle" : "max-age";
-    this.#call(
-      "onDrain",
-      this.#cfg.onDrain,
-      this.#contexts[slot],
-      this.#idOf(slot),
-      reason,
-    );
+    this.#tell(TELL_DRAIN, this.#contexts[slot], this.#idOf(slot), reason, undefined);
     if (this.#state[slot] >= DEAD) return NEVER;
     if (cfg.grace === 0) {
       this.#terminate(slot, CLOSED, reason, undefined);
@@ -1270,16 +1443,10 @@ export class LivenessMonitor<C = unknown> {
       this.#closedCount++;
     }
     this.#emit(slot, from, to, reason, error);
-    // A callback that closed the monitor stopped everything, the driver's part too.
-    if (!this.#closed && (to === DEAD || reason === "max-idle" || reason === "max-age")) {
+    // After onTransition; a callback that closed the monitor stopped everything, this too.
+    if (to === DEAD || reason === "max-idle" || reason === "max-age") {
       const driver = this.#driverAt(slot);
-      if (driver !== undefined) {
-        try {
-          driver.destroy(context, reason as DeathReason | DrainReason, error);
-        } catch (caught) {
-          this.#report(caught, "driver.destroy");
-        }
-      }
+      if (driver !== undefined) this.#tell(TELL_DESTROY, driver, context, reason, error);
     }
     this.#contexts[slot] = undefined;
     if ((this.#flags[slot] & IN_WHEEL) === 0) this.#free(slot);
@@ -1301,8 +1468,7 @@ export class LivenessMonitor<C = unknown> {
   }
 
   #emit(slot: number, from: number, to: number, reason: TransitionReason, error: unknown): void {
-    const onTransition = this.#cfg.onTransition as ((t: Transition<C>) => void) | undefined;
-    if (onTransition === undefined) return;
+    if (this.#cfg.onTransition === undefined && !this.listened("transition")) return;
     const transition: Transition<C> = {
       id: this.#idOf(slot),
       context: this.#contexts[slot] as C,
@@ -1312,24 +1478,86 @@ export class LivenessMonitor<C = unknown> {
       at: this.#now(),
       error,
     };
+    this.#tell(TELL_TRANSITION, transition, undefined, undefined, undefined);
+  }
+
+  // ---- notices: callbacks, listeners and the driver's destroy ----
+
+  /**
+   * Tells the callbacks and listeners of a notice, or queues it while another is being told: what a
+   * callback causes is told after what it was told of, so every observer sees events in order.
+   * After close() nothing is told.
+   */
+  #tell(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
+    if (this.#closed) return;
+    if (this.#telling) {
+      this.#outbox.push(kind, a, b, c, d);
+      return;
+    }
+    this.#telling = true;
     try {
-      onTransition(transition);
-    } catch (caught) {
-      this.#report(caught, "onTransition");
+      this.#deliver(kind, a, b, c, d);
+      const outbox = this.#outbox;
+      for (let i = 0; i < outbox.length && !this.#closed; i += 5) {
+        this.#deliver(
+          outbox[i] as number,
+          outbox[i + 1],
+          outbox[i + 2],
+          outbox[i + 3],
+          outbox[i + 4],
+        );
+      }
+    } finally {
+      this.#outbox = [];
+      this.#telling = false;
     }
   }
 
-  #call(
-    name: string,
-    callback: ((...args: never[]) => void) | undefined,
-    ...args: unknown[]
-  ): void {
+  #deliver(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
+    const cfg = this.#cfg;
+    switch (kind) {
+      case TELL_TRANSITION:
+        this.#callback("onTransition", cfg.onTransition, a);
+        this.#dispatch("transition", a);
+        return;
+      case TELL_IDLE:
+        this.#callback("onIdle", cfg.onIdle, a);
+        this.#dispatch("idle", a);
+        return;
+      case TELL_END:
+        this.#callback("onEnd", cfg.onEnd, a, b);
+        if (this.listened("end")) this.#dispatch("end", { id: b, context: a });
+        return;
+      case TELL_DRAIN:
+        this.#callback("onDrain", cfg.onDrain, a, b, c);
+        if (this.listened("drain")) this.#dispatch("drain", { id: b, context: a, reason: c });
+        return;
+      case TELL_TOO_MANY_PINGS:
+        this.#callback("onTooManyPings", cfg.onTooManyPings, a, b);
+        if (this.listened("too-many-pings")) {
+          this.#dispatch("too-many-pings", { id: b, context: a });
+        }
+        return;
+      case TELL_DESTROY:
+        try {
+          (a as Driver<C>).destroy(b as C, c as DeathReason | DrainReason, d);
+        } catch (error) {
+          this.#report(error, "driver.destroy");
+        }
+    }
+  }
+
+  #callback(name: string, callback: ((...args: never[]) => void) | undefined, ...args: unknown[]) {
     if (callback === undefined) return;
     try {
       (callback as (...args: unknown[]) => void)(...args);
     } catch (error) {
       this.#report(error, name);
     }
+  }
+
+  #dispatch(type: string, detail: unknown): void {
+    if (!this.#closed && this.listened(type)) this.dispatchEvent(new LivenessEvent(type, detail));
   }
 
   #report(error: unknown, callback: string): void {
