@@ -334,6 +334,8 @@ const TELL_END = 2;
 const TELL_DRAIN = 3;
 const TELL_TOO_MANY_PINGS = 4;
 const TELL_DESTROY = 5;
+// The longest a timer callback works before it yields to the event loop (see #visitList).
+const SLICE_MS = 1;
 const WHEEL_SIZE = 1024;
 const WHEEL_MASK = WHEEL_SIZE - 1;
 const NEVER = 0xffffffff;
@@ -411,6 +413,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #tick = 0; // never wraps; the store keeps its low 32 bits and ages are taken modulo 2^32
   #timer: unknown = undefined;
   #inTick = false;
+  #resume = -1; // the first slot a tick cut short by its time slice has yet to visit
   #tickNow = 0; // the clock, read once per tick
   #closed = false;
   #hasDeadlines: boolean;
@@ -993,6 +996,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.#wheel.fill(-1);
     this.#stateCount.fill(0);
     this.#outbox = [];
+    this.#resume = -1;
     if (this.listened("close")) this.dispatchEvent(new LivenessEvent("close", undefined));
   }
 
@@ -1067,25 +1071,36 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     if (this.#closed) return;
     const now = this.#clock.now();
     this.#tickNow = now;
-    const target = Math.floor((now - this.#origin) / this.resolution);
-    let behind = target - this.#tick;
-    if (behind < 0) behind = 0; // fired early: nothing is due yet
-    if (behind > this.#stallTicks) {
-      // The process was frozen: the time it lost is not the peers' silence.
-      this.#origin += (behind - 1) * this.resolution;
-      behind = 1;
-    }
+    const sliceStart = cpuNow();
     this.#inTick = true;
+    let sliced = false;
     try {
-      for (let i = 0; i < behind && !this.#closed; i++) {
-        this.#tick++;
-        this.#visitBucket(this.#tick & WHEEL_MASK);
+      // A tick cut short by its time slice goes on first, in the same tick: its verdicts wait for
+      // one turn of the event loop, never for the next tick.
+      if (this.#resume >= 0) sliced = this.#visitList(this.#resume, sliceStart);
+      if (!sliced) {
+        const target = Math.floor((now - this.#origin) / this.resolution);
+        let behind = target - this.#tick;
+        if (behind < 0) behind = 0; // fired early: nothing is due yet
+        if (behind > this.#stallTicks) {
+          // The process was frozen: the time it lost is not the peers' silence.
+          this.#origin += (behind - 1) * this.resolution;
+          behind = 1;
+        }
+        for (let i = 0; i < behind && !this.#closed && !sliced; i++) {
+          this.#tick++;
+          const bucket = this.#tick & WHEEL_MASK;
+          const head = this.#wheel[bucket];
+          this.#wheel[bucket] = -1;
+          sliced = this.#visitList(head, sliceStart);
+        }
       }
     } finally {
       this.#inTick = false;
     }
     if (this.#closed || this.#timer !== undefined) return;
-    if (this.#live > 0) this.#schedule();
+    if (sliced) this.#timer = this.#clock.setTimeout(this.#onTimer, 0);
+    else if (this.#live > 0) this.#schedule();
     else this.#drain();
   };
 
@@ -1104,14 +1119,24 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     }
   }
 
-  #visitBucket(bucket: number): void {
-    let slot = this.#wheel[bucket];
-    this.#wheel[bucket] = -1;
+  /**
+   * Visits a bucket's list from `slot` on. Past the time slice (many deaths at once, each running
+   * callbacks), it stops, keeps the rest in #resume and returns `true`. The rest stay held
+   * (IN_WHEEL) and linked through #next, which nothing else writes while a slot is held.
+   */
+  #visitList(slot: number, sliceStart: number): boolean {
+    let visited = 0;
     while (slot >= 0 && !this.#closed) {
       const next = this.#next[slot];
       this.#visit(slot);
       slot = next;
+      if ((++visited & 15) === 0 && slot >= 0 && cpuNow() - sliceStart > SLICE_MS) {
+        this.#resume = slot;
+        return true;
+      }
     }
+    this.#resume = -1;
+    return false;
   }
 
   #visit(slot: number): void {
@@ -1656,6 +1681,12 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.#capacity = capacity;
   }
 }
+
+// Time spent in a tick, apart from the monitor's clock (a test's manual clock does not move while
+// code runs); every runtime has `performance`.
+const cpuNow: () => number = typeof performance === "object"
+  ? () => performance.now()
+  : () => Date.now();
 
 function checkDriver(driver: unknown): void {
   if (

@@ -295,3 +295,100 @@ test("isClosed tells whether close() was called, also from inside a callback", (
   assert.equal(monitor.isClosed, true);
   assert.throws(() => monitor.track("b"), /the monitor is closed/);
 });
+
+test("a tick with many deaths yields to the event loop in slices, all in the same tick", () => {
+  const clock = new ManualClock();
+  let continuations = 0;
+  const counting = {
+    now: () => clock.now(),
+    setTimeout: (callback: () => void, ms: number) => {
+      if (ms === 0) continuations++;
+      return clock.setTimeout(callback, ms);
+    },
+    clearTimeout: (handle: unknown) => clock.clearTimeout(handle),
+  };
+  const deaths: number[] = [];
+  const spin = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* a callback that costs something */ }
+  };
+  const monitor = new LivenessMonitor<number>({
+    clock: counting,
+    resolution: 100,
+    idleTimeout: "1s",
+    onTransition: (t) => {
+      if (t.to === "dead") deaths.push(t.at);
+    },
+  });
+  const driver = { destroy: () => spin(0.1) };
+  const ids: ConnectionId[] = [];
+  for (let i = 0; i < 200; i++) ids.push(monitor.track(i, driver));
+  const survivor = monitor.track(-1);
+  clock.advance(1_000);
+  monitor.received(survivor);
+  clock.advance(100); // 200 deaths × 0.1 ms: more than one 1 ms slice
+  assert.equal(deaths.length, 200);
+  assert.ok(continuations >= 2, `the tick went on in ${continuations} continuations`);
+  assert.deepEqual(new Set(deaths), new Set([1_100]), "every verdict in the same tick");
+  assert.equal(monitor.size, 1);
+  checkInvariants(monitor, [...ids, survivor]);
+  clock.advance(1_000);
+  assert.equal(deaths.length, 201, "the survivor dies in its own time");
+  assert.equal(deaths[200], 2_100);
+  monitor.close();
+});
+
+test("between the slices of a tick, inputs and track() see a consistent monitor", () => {
+  let time = 0;
+  let timer: (() => void) | undefined;
+  let timerMs = -1;
+  const clock = {
+    now: () => time,
+    setTimeout: (callback: () => void, ms: number) => {
+      timer = callback;
+      timerMs = ms;
+      return 1;
+    },
+    clearTimeout: () => timer = undefined,
+  };
+  const fire = () => {
+    const callback = timer!;
+    timer = undefined;
+    callback();
+  };
+  const log: string[] = [];
+  const spin = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* a callback that costs something */ }
+  };
+  const monitor = new LivenessMonitor<number>({
+    clock,
+    resolution: 100,
+    idleTimeout: "1s",
+    onTransition: (t) => log.push(`${t.context} ${t.to}`),
+  });
+  const ids: ConnectionId[] = [];
+  for (let i = 0; i < 100; i++) ids.push(monitor.track(i, { destroy: () => spin(0.2) }));
+  for (let t = 100; t <= 1_000; t += 100) {
+    time = t;
+    fire();
+  }
+  assert.deepEqual(log, []);
+  time = 1_100;
+  fire(); // the tick that declares them dead, cut short
+  assert.equal(timerMs, 0, "the rest goes on at the next turn of the event loop");
+  const before = log.length;
+  assert.ok(before > 0 && before < 100, `${before} died in the first slice`);
+  monitor.received(ids[99]); // data came in time after all
+  monitor.closed(ids[98]);
+  const fresh = monitor.track(1_000, { destroy: () => {} });
+  checkInvariants(monitor, [...ids, fresh]);
+  while (timerMs === 0 && timer !== undefined) fire();
+  assert.ok(log.includes("98 closed") && !log.includes("98 dead"));
+  assert.ok(!log.includes("99 dead"));
+  assert.equal(log.filter((line) => line.endsWith(" dead")).length, 98);
+  assert.equal(monitor.state(ids[99]), "open");
+  assert.equal(monitor.state(fresh), "open");
+  checkInvariants(monitor, [...ids, fresh]);
+  monitor.close();
+});

@@ -179,7 +179,12 @@ const GOALS: Record<string, Goal> = {
   "mark.received": { median: 10, text: "<= 10 ns (>= 100 M/s)" },
   "mark.sent": { median: 10, text: "<= 10 ns (>= 100 M/s)" },
   "tick.idle": { median: 0.5, max: 2, text: "median <= 0.5 ms, worst <= 2 ms" },
-  "tick.expire1pct": { median: 0.5, max: 2, text: "median <= 0.5 ms, worst <= 2 ms" },
+  // A tick with many deaths is cut into slices (the monitor yields after 1 ms): its longest slice.
+  "tick.expire1pct": {
+    median: 1.5,
+    max: 2,
+    text: "longest slice: median <= 1.5 ms, worst <= 2 ms",
+  },
 };
 
 const results: Result[] = [];
@@ -269,26 +274,44 @@ function filled<T>(n: number, value: T): T[] {
 /** A clock whose one timer fires only when the benchmark says, so that a tick can be timed alone. */
 class HandClock implements Clock {
   time = 0;
+  /** Of the last fire(): all its slices together, in ms, and how many there were. */
+  total = 0;
+  slices = 0;
   #callback: (() => void) | undefined = undefined;
+  #ms = 0;
   now(): number {
     return this.time;
   }
-  setTimeout(callback: () => void, _ms: number): unknown {
+  setTimeout(callback: () => void, ms: number): unknown {
     this.#callback = callback;
+    this.#ms = ms;
     return 1;
   }
   clearTimeout(_handle: unknown): void {
     this.#callback = undefined;
   }
-  /** Moves time one step and runs the monitor's timer; returns how long the callback took (ms). */
+  /**
+   * Moves time one step and runs the monitor's timer, and the continuations (0 ms timers) of a
+   * tick the monitor cut into slices; returns the longest slice in ms: how long the event loop
+   * was held at once.
+   */
   fire(step: number): number {
     this.time += step;
-    const callback = this.#callback;
-    if (callback === undefined) throw new Error("The monitor has no timer set");
-    this.#callback = undefined;
-    const start = performance.now();
-    callback();
-    return performance.now() - start;
+    let longest = 0;
+    this.total = 0;
+    this.slices = 0;
+    do {
+      const callback = this.#callback;
+      if (callback === undefined) throw new Error("The monitor has no timer set");
+      this.#callback = undefined;
+      const start = performance.now();
+      callback();
+      const took = performance.now() - start;
+      if (took > longest) longest = took;
+      this.total += took;
+      this.slices++;
+    } while (this.#callback !== undefined && this.#ms === 0);
+    return longest;
   }
 }
 
@@ -655,6 +678,9 @@ async function benchMixed(n: number): Promise<void> {
 interface TickRun {
   readonly idle: number[];
   readonly expiry: number[];
+  /** The expiring ticks' whole work (all slices) and how many slices each took. */
+  readonly expiryTotal: number[];
+  readonly expirySlices: number[];
   readonly idleVisits: number[];
   readonly expiryVisits: number[];
 }
@@ -738,6 +764,8 @@ function tickRun(n: number, sampling: boolean): TickRun {
   const SPACING = 10;
   const due = new Map<number, number>(); // tick index -> group
   const expiry: number[] = [];
+  const expiryTotal: number[] = [];
+  const expirySlices: number[] = [];
   const expiryVisits: number[] = [];
   const last = (EXPIRY_TICKS - 1) * SPACING + IDLE_TIMEOUT_TICKS;
   for (let t = 0; t <= last; t++) {
@@ -759,6 +787,8 @@ function tickRun(n: number, sampling: boolean): TickRun {
       continue;
     }
     expiry.push(ms);
+    expiryTotal.push(clock.total);
+    expirySlices.push(clock.slices);
     expiryVisits.push(visitsOf());
     const size = Math.ceil((n - group) / 100);
     if (driver.destroyed - before !== size) {
@@ -771,7 +801,7 @@ function tickRun(n: number, sampling: boolean): TickRun {
   }
   sink += monitor.size;
   monitor.close();
-  return { idle, expiry, idleVisits, expiryVisits };
+  return { idle, expiry, expiryTotal, expirySlices, idleVisits, expiryVisits };
 }
 
 function benchTick(n: number): void {
@@ -781,6 +811,8 @@ function benchTick(n: number): void {
   collect();
   const idle: number[] = [];
   const expiry: number[] = [];
+  const expiryTotal: number[] = [];
+  const expirySlices: number[] = [];
   const idlePerSlot: number[] = [];
   const expiryPerSlot: number[] = [];
   const perSlot = (ms: readonly number[], visits: readonly number[], out: number[]): void => {
@@ -792,14 +824,19 @@ function benchTick(n: number): void {
     const r = tickRun(n, false);
     idle.push(...r.idle);
     expiry.push(...r.expiry);
+    expiryTotal.push(...r.expiryTotal);
+    expirySlices.push(...r.expirySlices);
     perSlot(r.idle, counted.idleVisits, idlePerSlot);
-    perSlot(r.expiry, counted.expiryVisits, expiryPerSlot);
+    perSlot(r.expiryTotal, counted.expiryVisits, expiryPerSlot);
     collect(); // the next run starts from a clean heap
   }
   record(n, "tick.idle", "ms", idle, { p99: true });
   record(n, "tick.idle.visits", "slots", counted.idleVisits);
   record(n, "tick.idle.perSlot", "ns/slot", idlePerSlot);
+  // The longest slice: how long the event loop was held at once (the goal); then all the work.
   record(n, "tick.expire1pct", "ms", expiry, { p99: true });
+  record(n, "tick.expire1pct.total", "ms", expiryTotal, { p99: true });
+  record(n, "tick.expire1pct.slices", "slices", expirySlices);
   record(n, "tick.expire1pct.visits", "slots", counted.expiryVisits);
   record(n, "tick.expire1pct.perSlot", "ns/slot", expiryPerSlot);
 }
