@@ -39,6 +39,7 @@ const OPTION_KEYS = [
   "onTooManyPings",
   "onError",
   "signal",
+  "onWarning",
 ] as const;
 const HEARTBEAT_KEYS = ["interval", "timeout", "send", "ackOnData", "jitter", "when"] as const;
 const SUSPICION_KEYS = [
@@ -88,6 +89,7 @@ export interface Config {
   onTooManyPings: ((context: never, id: number) => void) | undefined;
   onError: ((error: unknown, callback: string) => void) | undefined;
   signal: AbortSignal | undefined;
+  onWarning: ((message: string) => void) | undefined;
 }
 
 /** Validates monitor options; throws TypeError/RangeError naming the option. */
@@ -155,6 +157,7 @@ export function parseOptions(options: unknown): Config {
     onTooManyPings: functionOrUndefined(opts.onTooManyPings, "onTooManyPings"),
     onError: functionOrUndefined(opts.onError, "onError"),
     signal: abortSignal(opts.signal),
+    onWarning: functionOrUndefined(opts.onWarning, "onWarning"),
   };
   if (opts.grace !== undefined) {
     const ms = parseDuration(opts.grace, "grace");

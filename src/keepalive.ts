@@ -44,6 +44,15 @@ export interface KeepaliveSettings {
   readonly userTimeoutMs: number | undefined;
   /** What was changed from what was asked, and why (e.g. rounding up to whole seconds). */
   readonly adjustments: readonly string[];
+  /**
+   * What was asked before rounding, in milliseconds, for the controls whose value the rounding
+   * changed: a tuning report shows them `adjusted`, not `applied`.
+   */
+  readonly requested: {
+    readonly idleMs?: number;
+    readonly intervalMs?: number;
+    readonly userTimeoutMs?: number;
+  };
 }
 
 /** Linux's defaults (`net.ipv4.tcp_keepalive_*`, `tcp_retries2`): what applies when nothing is set. */
@@ -66,6 +75,12 @@ export const MAX_KEEPALIVE_SECONDS = 32767;
 export const MAX_KEEPALIVE_COUNT = 127;
 /** Largest `TCP_USER_TIMEOUT` the kernel accepts (an `int` of milliseconds). */
 export const MAX_USER_TIMEOUT_MS = 2_147_483_647;
+/**
+ * Smallest `TCP_USER_TIMEOUT` given as a bare number that is taken as meant: Linux's minimum
+ * retransmission timeout. Below it one lost segment ends the connection, and `userTimeout: 30`
+ * almost surely meant 30 seconds; write `"150ms"` to mean it.
+ */
+export const MIN_BARE_USER_TIMEOUT_MS = 200;
 
 const KEYS = ["idle", "interval", "count", "userTimeout"] as const;
 
@@ -105,14 +120,30 @@ export function resolveKeepalive(spec: unknown, option = "keepalive"): Keepalive
   const object = spec as Record<string, unknown>;
   knownKeys(object, option, KEYS);
   const adjustments: string[] = [];
-  const idleMs = wholeSeconds(object.idle, `${option}.idle`, adjustments);
-  const intervalMs = wholeSeconds(object.interval, `${option}.interval`, adjustments);
+  const requested: { idleMs?: number; intervalMs?: number; userTimeoutMs?: number } = {};
+  const idleMs = wholeSeconds(
+    object.idle,
+    `${option}.idle`,
+    adjustments,
+    (ms) => requested.idleMs = ms,
+  );
+  const intervalMs = wholeSeconds(
+    object.interval,
+    `${option}.interval`,
+    adjustments,
+    (ms) => requested.intervalMs = ms,
+  );
   const count = object.count === undefined
     ? undefined
     : integerIn(object.count, `${option}.count`, 1, MAX_KEEPALIVE_COUNT);
   let userTimeoutMs: number | undefined;
   if (object.userTimeout !== undefined) {
     const ms = parseDuration(object.userTimeout, `${option}.userTimeout`);
+    if (typeof object.userTimeout === "number" && ms > 0 && ms < MIN_BARE_USER_TIMEOUT_MS) {
+      throw new RangeError(
+        `Option "${option}.userTimeout" is ${ms} ms: a bare number is milliseconds, and below ${MIN_BARE_USER_TIMEOUT_MS} ms (the kernel's minimum retransmission timeout) one lost segment ends the connection; write "${ms}s" for ${ms} seconds, or "${ms}ms" if you mean it`,
+      );
+    }
     userTimeoutMs = Math.ceil(ms);
     if (userTimeoutMs > MAX_USER_TIMEOUT_MS) {
       throw new RangeError(
@@ -120,18 +151,31 @@ export function resolveKeepalive(spec: unknown, option = "keepalive"): Keepalive
       );
     }
     if (userTimeoutMs !== ms) {
+      requested.userTimeoutMs = ms;
       adjustments.push(
         `${option}.userTimeout ${ms} ms rounds up to ${userTimeoutMs} ms: the kernel counts whole milliseconds`,
       );
     }
   }
-  return settings(true, { idleMs, intervalMs, count, userTimeoutMs }, adjustments);
+  return settings(true, { idleMs, intervalMs, count, userTimeoutMs }, adjustments, requested);
+}
+
+/**
+ * Milliseconds as a duration string, for passing values already validated (which may be bare
+ * numbers the checks above would take for a mistake) back through a specification.
+ *
+ * @param ms Milliseconds, or `undefined`.
+ * @returns `"<ms>ms"`, or `undefined`.
+ */
+export function msSpec(ms: number | undefined): string | undefined {
+  return ms === undefined ? undefined : `${ms}ms`;
 }
 
 function settings(
   enabled: boolean,
   values: { idleMs?: number; intervalMs?: number; count?: number; userTimeoutMs?: number },
   adjustments: string[],
+  requested: KeepaliveSettings["requested"] = {},
 ): KeepaliveSettings {
   return Object.freeze({
     enabled,
@@ -140,12 +184,23 @@ function settings(
     count: values.count,
     userTimeoutMs: values.userTimeoutMs,
     adjustments: Object.freeze(adjustments),
+    requested: Object.freeze(requested),
   });
 }
 
-function wholeSeconds(value: unknown, option: string, adjustments: string[]): number | undefined {
+function wholeSeconds(
+  value: unknown,
+  option: string,
+  adjustments: string[],
+  rounded: (asked: number) => void,
+): number | undefined {
   if (value === undefined) return undefined;
   const ms = parseDuration(value, option);
+  if (typeof value === "number" && ms > 0 && ms < 1000) {
+    throw new RangeError(
+      `Option "${option}" is ${ms} ms: a bare number is milliseconds, and the kernel counts whole seconds from 1 s; write "${ms}s" for ${ms} seconds`,
+    );
+  }
   const max = MAX_KEEPALIVE_SECONDS * 1000;
   if (ms <= 0 || ms > max) {
     throw new RangeError(
@@ -154,15 +209,16 @@ function wholeSeconds(value: unknown, option: string, adjustments: string[]): nu
       }`,
     );
   }
-  const rounded = Math.ceil(ms / 1000) * 1000;
-  if (rounded !== ms) {
+  const whole = Math.ceil(ms / 1000) * 1000;
+  if (whole !== ms) {
+    rounded(ms);
     adjustments.push(
       `${option} ${formatDuration(ms)} rounds up to ${
-        rounded / 1000
+        whole / 1000
       } s: the kernel counts whole seconds`,
     );
   }
-  return rounded;
+  return whole;
 }
 
 function parseSoKeepalive(text: string, option: string): KeepaliveOptions {
@@ -174,8 +230,11 @@ function parseSoKeepalive(text: string, option: string): KeepaliveOptions {
   }
   const [idle, interval, count] = parts.map((part) => part.trim());
   const result: KeepaliveOptions = {};
-  if (idle !== "") result.idle = parseDuration(idle, `${option}.idle`, "s");
-  if (interval !== "") result.interval = parseDuration(interval, `${option}.interval`, "s");
+  // As explicit milliseconds: a bare number in this form means seconds, as in nginx.
+  if (idle !== "") result.idle = `${parseDuration(idle, `${option}.idle`, "s")}ms`;
+  if (interval !== "") {
+    result.interval = `${parseDuration(interval, `${option}.interval`, "s")}ms`;
+  }
   if (count !== "") {
     if (!/^\d+$/.test(count)) {
       throw new TypeError(

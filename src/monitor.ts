@@ -8,7 +8,7 @@ import { type DetectionBound, detectionBound } from "./bound.ts";
 import type { Clock } from "./clock.ts";
 import type { Duration } from "./duration.ts";
 import { classifyError, type DeathReason } from "./errors.ts";
-import type { KeepaliveSettings, KeepaliveSpec } from "./keepalive.ts";
+import { type KeepaliveSettings, type KeepaliveSpec, msSpec } from "./keepalive.ts";
 import { phi, phiCrossing } from "./phi.ts";
 import type { MonitorStats } from "./stats.ts";
 import { type Config, parseOptions } from "./_options.ts";
@@ -120,6 +120,8 @@ export interface MonitorEventMap<C> {
   drain: LivenessEvent<DrainEvent<C>>;
   /** The peer's pings exceeded the strikes (as `onTooManyPings`). */
   "too-many-pings": LivenessEvent<ConnectionEvent<C>>;
+  /** A warning, once per distinct text (as `onWarning`). */
+  warning: LivenessEvent<string>;
   /** The monitor was closed (by `close()` or its `signal`): the last event it dispatches. */
   close: LivenessEvent<undefined>;
 }
@@ -255,6 +257,11 @@ export interface MonitorOptions<C> {
   onError?: (error: unknown, callback: string) => void;
   /** Closes the monitor when aborted (at once if it already is). */
   signal?: AbortSignal;
+  /**
+   * Called once for each distinct warning, e.g. keepalive settings an adapter could not apply
+   * (default, when no `warning` listener is added either: `console.warn`).
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** The application deadlines a monitor enforces, in milliseconds (for detection bounds). */
@@ -334,6 +341,8 @@ const TELL_END = 2;
 const TELL_DRAIN = 3;
 const TELL_TOO_MANY_PINGS = 4;
 const TELL_DESTROY = 5;
+const TELL_WARNING = 6;
+const MAX_WARNINGS = 64;
 // The longest a timer callback works before it yields to the event loop (see #visitList).
 const SLICE_MS = 1;
 const WHEEL_SIZE = 1024;
@@ -420,6 +429,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #stallTicks: number;
   #onError: (error: unknown, callback: string) => void;
   #signal: AbortSignal | undefined;
+  #warned = new Set<string>();
   #telling = false; // a notice is being delivered: later ones wait in #outbox
   #outbox: unknown[] = []; // notices, 5 entries each: kind, then its arguments
 
@@ -635,14 +645,53 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
    */
   bound(): DetectionBound {
     const k = this.keepalive;
-    return detectionBound({
+    const bound = detectionBound({
       keepalive: k.enabled
-        ? { idle: k.idleMs, interval: k.intervalMs, count: k.count, userTimeout: k.userTimeoutMs }
+        ? {
+          idle: msSpec(k.idleMs),
+          interval: msSpec(k.intervalMs),
+          count: k.count,
+          userTimeout: msSpec(k.userTimeoutMs),
+        }
         : false,
       heartbeat: this.policy.heartbeat,
       idleTimeout: this.policy.idleTimeout,
       resolution: this.resolution,
     });
+    // What the keepalive settings rounded is known only here: the bound was given whole values.
+    if (k.adjustments.length === 0) return bound;
+    return Object.freeze({
+      ...bound,
+      warnings: Object.freeze([...k.adjustments, ...bound.warnings]),
+    });
+  }
+
+  /**
+   * Tells the user something is not as asked, once per distinct text: to `onWarning` and `warning`
+   * listeners, or with neither, through `console.warn`. Adapters call it when keepalive settings
+   * could not be applied, so a missing FFI or permission is heard, not only written in a report.
+   * After 64 distinct warnings one more says that the rest are not shown.
+   *
+   * @param message What is wrong and what it costs, in plain words.
+   * @throws {TypeError} When `message` is not a non-empty string.
+   */
+  warn(message: string): void {
+    if (typeof message !== "string" || message === "") {
+      throw new TypeError(
+        `Argument "message" must be a non-empty string, got ${describe(message)}`,
+      );
+    }
+    if (this.#closed || this.#warned.has(message) || this.#warned.size > MAX_WARNINGS) return;
+    this.#warned.add(message);
+    const text = this.#warned.size > MAX_WARNINGS
+      ? `more than ${MAX_WARNINGS} distinct warnings: the rest are not shown`
+      : message;
+    const onWarning = this.#cfg.onWarning;
+    if (onWarning === undefined && !this.listened("warning")) {
+      console.warn(`socket-liveness: ${text}`);
+      return;
+    }
+    this.#tell(TELL_WARNING, text, undefined, undefined, undefined);
   }
 
   /** Whether {@linkcode LivenessMonitor.close} was called: a closed monitor tracks nothing more. */
@@ -1562,6 +1611,10 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
         if (this.listened("too-many-pings")) {
           this.#dispatch("too-many-pings", { id: b, context: a });
         }
+        return;
+      case TELL_WARNING:
+        this.#callback("onWarning", cfg.onWarning, a);
+        this.#dispatch("warning", a);
         return;
       case TELL_DESTROY:
         try {

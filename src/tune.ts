@@ -8,7 +8,7 @@
 
 import { type BoundOptions, type DetectionBound, detectionBound } from "./bound.ts";
 import { formatDuration } from "./duration.ts";
-import type { KeepaliveSettings } from "./keepalive.ts";
+import { type KeepaliveSettings, msSpec } from "./keepalive.ts";
 import { platformOptions, type SupportedOption } from "./_platform.ts";
 import type { SockoptBackend } from "./_sockopt.ts";
 import { describe } from "./_validate.ts";
@@ -235,6 +235,7 @@ export function tuneKeepalive(
       }
       reports[control] = outcome(control, want, value, value !== undefined, via, notes[control]);
     }
+    roundedByUs(settings, reports);
   } else {
     const why = target.unavailable ?? "no setsockopt path for this socket";
     for (const control of CONTROLS) {
@@ -269,6 +270,7 @@ export function tuneKeepalive(
     }
   }
 
+  if (sockopt === undefined) roundedByUs(settings, reports);
   const effective = (control: KeepaliveControl): number | undefined => {
     const value = reports[control].value;
     if (typeof value === "number") return value;
@@ -286,10 +288,10 @@ export function tuneKeepalive(
     keepalive: on
       ? {
         // Unknown values stay undefined: the bound takes the system's and warns about them.
-        idle: effective("idle"),
-        interval: effective("interval"),
+        idle: msSpec(effective("idle")),
+        interval: msSpec(effective("interval")),
         count: effective("count"),
-        userTimeout: effective("userTimeout"),
+        userTimeout: msSpec(effective("userTimeout")),
       }
       : false,
   });
@@ -299,9 +301,9 @@ export function tuneKeepalive(
     ? undefined
     : `${unapplied.join(", ")} asked but not set (${
       reports[unapplied[0]].note
-    }): the system's values apply, and a silent peer goes unnoticed for ${
+    }): the system's values apply, and a peer that vanishes goes unnoticed for ${
       formatDuration(bound.idleMs)
-    }`;
+    } on a quiet connection, ${formatDuration(bound.busyMs)} with data in flight`;
   return Object.freeze({
     ...reports,
     backend: sockopt?.backend.name,
@@ -310,6 +312,35 @@ export function tuneKeepalive(
       ? bound
       : Object.freeze({ ...bound, warnings: Object.freeze([warning, ...bound.warnings]) }),
   });
+}
+
+/**
+ * A value the settings rounded (idle of 1.5 s to 2 s) is in force as rounded, not as asked: such a
+ * control is `adjusted`, with what was asked and why, never `applied`.
+ */
+function roundedByUs(
+  settings: KeepaliveSettings,
+  reports: Record<KeepaliveControl, ControlReport>,
+): void {
+  const requested: Partial<Record<KeepaliveControl, number | undefined>> = {
+    idle: settings.requested?.idleMs,
+    interval: settings.requested?.intervalMs,
+    userTimeout: settings.requested?.userTimeoutMs,
+  };
+  for (const control of ["idle", "interval", "userTimeout"] as const) {
+    const asked = requested[control];
+    const report = reports[control];
+    if (asked === undefined || report.status !== "applied") continue;
+    const unit = control === "userTimeout" ? "milliseconds" : "seconds";
+    reports[control] = {
+      ...report,
+      status: "adjusted",
+      asked,
+      note: `asked ${show(control, asked)}, the kernel counts whole ${unit}: ${
+        show(control, report.value as number)
+      }`,
+    };
+  }
 }
 
 function outcome(

@@ -284,3 +284,38 @@ test("a listener that is neither a function nor an object with handleEvent is re
   );
   monitor.close();
 });
+
+test("warn() tells each distinct warning once, to onWarning and warning listeners", () => {
+  const heard: string[] = [];
+  const { monitor } = setup({ onWarning: (message) => heard.push(`callback ${message}`) });
+  monitor.addEventListener("warning", (event) => heard.push(`listener ${event.detail}`));
+  monitor.warn("idle asked but not set");
+  monitor.warn("idle asked but not set");
+  monitor.warn("interval asked but not set");
+  assert.deepEqual(heard, [
+    "callback idle asked but not set",
+    "listener idle asked but not set",
+    "callback interval asked but not set",
+    "listener interval asked but not set",
+  ]);
+  for (let i = 0; i < 100; i++) monitor.warn(`warning ${i}`);
+  assert.equal(heard.length, 4 + 2 * 63);
+  assert.equal(heard.at(-1), "listener more than 64 distinct warnings: the rest are not shown");
+  assert.throws(() => monitor.warn(""), TypeError);
+  monitor.close();
+});
+
+test("warn() with no one listening goes to console.warn, once", () => {
+  const { monitor } = setup();
+  const original = console.warn;
+  const printed: unknown[][] = [];
+  console.warn = (...args: unknown[]) => printed.push(args);
+  try {
+    monitor.warn("userTimeout asked but not set");
+    monitor.warn("userTimeout asked but not set");
+  } finally {
+    console.warn = original;
+  }
+  assert.deepEqual(printed, [["socket-liveness: userTimeout asked but not set"]]);
+  monitor.close();
+});

@@ -4,13 +4,18 @@ import { detectionBound, resolveKeepalive } from "../mod.ts";
 
 test("resolveKeepalive takes an object of durations", () => {
   const settings = resolveKeepalive({ idle: "2s", interval: 1000, count: 3, userTimeout: "3s" });
-  assert.deepEqual({ ...settings, adjustments: [...settings.adjustments] }, {
+  assert.deepEqual({
+    ...settings,
+    adjustments: [...settings.adjustments],
+    requested: { ...settings.requested },
+  }, {
     enabled: true,
     idleMs: 2000,
     intervalMs: 1000,
     count: 3,
     userTimeoutMs: 3000,
     adjustments: [],
+    requested: {},
   });
 });
 
@@ -49,6 +54,45 @@ test("resolveKeepalive rounds fractions of a second up, and says so", () => {
     "keepalive.interval 500 ms rounds up to 1 s: the kernel counts whole seconds",
     "keepalive.userTimeout 2999.5 ms rounds up to 3000 ms: the kernel counts whole milliseconds",
   ]);
+});
+
+test("a bare number that is almost surely seconds meant as milliseconds is refused", () => {
+  // The issue's case: { idle: 30, interval: 5, count: 4, userTimeout: 50 } became 1 s, 1 s, 50 ms.
+  assert.throws(() => resolveKeepalive({ idle: 30 }), {
+    name: "RangeError",
+    message:
+      'Option "keepalive.idle" is 30 ms: a bare number is milliseconds, and the kernel counts whole seconds from 1 s; write "30s" for 30 seconds',
+  });
+  assert.throws(() => resolveKeepalive({ interval: 5 }), {
+    name: "RangeError",
+    message:
+      'Option "keepalive.interval" is 5 ms: a bare number is milliseconds, and the kernel counts whole seconds from 1 s; write "5s" for 5 seconds',
+  });
+  assert.throws(() => resolveKeepalive({ userTimeout: 50 }), {
+    name: "RangeError",
+    message:
+      'Option "keepalive.userTimeout" is 50 ms: a bare number is milliseconds, and below 200 ms (the kernel\'s minimum retransmission timeout) one lost segment ends the connection; write "50s" for 50 seconds, or "50ms" if you mean it',
+  });
+  // Said explicitly, it is taken, rounded as the kernel must, and the rounding is reported.
+  const explicit = resolveKeepalive({ idle: "500ms", userTimeout: "50ms" });
+  assert.equal(explicit.idleMs, 1000);
+  assert.equal(explicit.userTimeoutMs, 50);
+  assert.deepEqual({ ...explicit.requested }, { idleMs: 500 });
+  // nginx's form counts bare numbers in seconds, fractions included.
+  assert.equal(resolveKeepalive("0.5:1:3").idleMs, 1000);
+  assert.equal(resolveKeepalive("0.5:1:3").requested.idleMs, 500);
+  // 0 keeps the system's behaviour for the user timeout; 1000 and up are plainly milliseconds.
+  assert.equal(resolveKeepalive({ userTimeout: 0 }).userTimeoutMs, 0);
+  assert.equal(resolveKeepalive({ idle: 1000 }).idleMs, 1000);
+});
+
+test("the monitor's bound says what rounding changed", async () => {
+  const { LivenessMonitor } = await import("../mod.ts");
+  const monitor = new LivenessMonitor({ keepalive: { idle: 1500, interval: "2s", count: 3 } });
+  assert.deepEqual(monitor.bound().warnings.slice(0, 1), [
+    "keepalive.idle 1.5 s rounds up to 2 s: the kernel counts whole seconds",
+  ]);
+  monitor.close();
 });
 
 test("resolveKeepalive enforces the kernel's limits with specific errors", () => {

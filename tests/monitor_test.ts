@@ -534,7 +534,7 @@ test("option validation names the option and the allowed range", () => {
     [
       { idleTimout: "1s" } as never,
       "TypeError",
-      'Unknown option "idleTimout": expected one of keepalive, idle, writerIdle, allIdle, idleTimeout, maxIdle, maxAge, maxAgeJitter, grace, heartbeat, suspicion, pingEnforcement, watchKernel, capacity, resolution, clock, random, onTransition, onEnd, onIdle, onDrain, onTooManyPings, onError, signal',
+      'Unknown option "idleTimout": expected one of keepalive, idle, writerIdle, allIdle, idleTimeout, maxIdle, maxAge, maxAgeJitter, grace, heartbeat, suspicion, pingEnforcement, watchKernel, capacity, resolution, clock, random, onTransition, onEnd, onIdle, onDrain, onTooManyPings, onError, signal, onWarning',
     ],
   ];
   for (const [options, name, message] of bad) {

@@ -128,7 +128,7 @@ test("without setsockopt: what only it could set is unsupported, with the reason
   assert.equal(report.bound.idleMs, 7_200_000 + 75_000 * 9);
   assert.equal(
     report.bound.warnings[0],
-    "idle, interval, count asked but not set (Deno needs --allow-ffi): the system's values apply, and a silent peer goes unnoticed for 7875 s",
+    "idle, interval, count asked but not set (Deno needs --allow-ffi): the system's values apply, and a peer that vanishes goes unnoticed for 7875 s on a quiet connection, 924.6 s with data in flight",
   );
   assert.match(report.bound.warnings.join("\n"), /set keepalive\.idle/);
   void kernel;
@@ -167,6 +167,29 @@ test("a kernel that holds another value than asked is reported adjusted", () => 
   assert.equal(report.count.status, "adjusted");
   assert.equal(report.count.value, 5);
   assert.equal(report.count.note, "asked 3, the kernel holds 5");
+});
+
+test("a value the settings rounded is adjusted in the report, never applied", () => {
+  const kernel = fakeKernel();
+  const report = tuneKeepalive(
+    resolveKeepalive({ idle: "1.5s", interval: "500ms", count: 3, userTimeout: "2999.5ms" }),
+    { sockopt: { backend: kernel.backend, fd: kernel.fd } },
+  );
+  assert.equal(report.idle.status, "adjusted");
+  assert.equal(report.idle.asked, 1500);
+  assert.equal(report.idle.value, 2000);
+  assert.equal(report.idle.note, "asked 1500 ms, the kernel counts whole seconds: 2000 ms");
+  assert.equal(report.interval.status, "adjusted");
+  assert.equal(report.interval.value, 1000);
+  assert.equal(report.userTimeout.status, "adjusted");
+  assert.equal(report.userTimeout.value, 3000);
+  assert.equal(report.count.status, "applied");
+  // The same without setsockopt, through a runtime that takes the idle time natively.
+  const native = tuneKeepalive(resolveKeepalive({ idle: "1.5s" }), {
+    native: { idle: true, interval: false, count: false, set() {} },
+  });
+  assert.equal(native.idle.status, "adjusted");
+  assert.equal(native.idle.value, 2000);
 });
 
 test("keepalive off is applied and leaves only application deadlines in the bound", () => {
