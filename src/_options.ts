@@ -20,6 +20,7 @@ const OPTION_KEYS = [
   "writerIdle",
   "allIdle",
   "idleTimeout",
+  "connectTimeout",
   "maxIdle",
   "maxAge",
   "maxAgeJitter",
@@ -64,6 +65,7 @@ export interface Config {
   writerIdle: number;
   allIdle: number;
   idleTimeout: number;
+  connectTimeout: number;
   maxIdle: number;
   maxAge: number;
   maxAgeJitter: number;
@@ -138,6 +140,9 @@ export function parseOptions(options: unknown): Config {
     writerIdle: ticks(opts.writerIdle, "writerIdle"),
     allIdle: ticks(opts.allIdle, "allIdle"),
     idleTimeout: ticks(opts.idleTimeout, "idleTimeout"),
+    connectTimeout: opts.connectTimeout === undefined
+      ? Math.ceil(20_000 / resolution)
+      : ticks(opts.connectTimeout, "connectTimeout"),
     maxIdle: ticks(opts.maxIdle, "maxIdle"),
     maxAge: ticks(opts.maxAge, "maxAge"),
     maxAgeJitter: fraction(opts.maxAgeJitter, "maxAgeJitter", 0.1),

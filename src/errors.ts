@@ -22,8 +22,29 @@ export type DeathReason =
   | "unreachable"
   /** The peer refused the connection (`ECONNREFUSED`). */
   | "refused"
+  /** The connection was not established within the monitor's `connectTimeout`. */
+  | "connect-timeout"
   /** Any other error; the original error is kept beside the reason. */
   | "error";
+
+// Keyed by every reason, so that the compiler flags one left out; the order is the metrics' order.
+const REASON_KEYS: Record<DeathReason, true> = {
+  "keepalive-timeout": true,
+  "user-timeout": true,
+  "heartbeat-timeout": true,
+  "idle-timeout": true,
+  "reset": true,
+  "broken-pipe": true,
+  "unreachable": true,
+  "refused": true,
+  "connect-timeout": true,
+  "error": true,
+};
+
+/** Every {@linkcode DeathReason}, in one fixed order (the monitor's stats and the metrics use it). */
+export const DEATH_REASONS: readonly DeathReason[] = Object.freeze(
+  Object.keys(REASON_KEYS) as DeathReason[],
+);
 
 const BY_CODE: Record<string, DeathReason> = {
   ETIMEDOUT: "keepalive-timeout",

@@ -117,7 +117,11 @@ export class GuardedEventTarget extends EventTarget {
     const byType = this.#wrappers.get(listener);
     const key = `${type} ${capture(options)}`;
     const wrapper = byType?.get(key);
-    if (wrapper === undefined) return;
+    if (wrapper === undefined) {
+      // The runtime itself removes a wrapper this way (a listener's `signal` aborted).
+      super.removeEventListener(type, listener as (event: Event) => void, options);
+      return;
+    }
     byType!.delete(key);
     super.removeEventListener(type, wrapper, options);
   }

@@ -7,7 +7,7 @@
 import { type DetectionBound, detectionBound } from "./bound.ts";
 import type { Clock } from "./clock.ts";
 import type { Duration } from "./duration.ts";
-import { classifyError, type DeathReason } from "./errors.ts";
+import { classifyError, DEATH_REASONS, type DeathReason } from "./errors.ts";
 import { type KeepaliveSettings, type KeepaliveSpec, msSpec } from "./keepalive.ts";
 import { phi, phiCrossing } from "./phi.ts";
 import type { MonitorStats } from "./stats.ts";
@@ -24,6 +24,8 @@ import {
 
 /**
  * Where a connection stands.
+ * - `connecting`: tracked before the connection was established (`track(…, { connecting: true })`);
+ *   only the connect timeout applies until {@linkcode LivenessMonitor.connected}.
  * - `open`: traffic or proof of life recently.
  * - `idle`: nothing received for the `idle` period (reported, not acted on).
  * - `probing`: a heartbeat ping is out and its answer is awaited, or (with `watchKernel`) the
@@ -32,15 +34,31 @@ import {
  * - `dead`: declared dead, with a {@linkcode DeathReason}. Terminal.
  * - `closed`: ended in order by this side, or by a max-idle / max-age policy. Terminal.
  */
-export type ConnectionState = "open" | "idle" | "probing" | "suspect" | "dead" | "closed";
+export type ConnectionState =
+  | "connecting"
+  | "open"
+  | "idle"
+  | "probing"
+  | "suspect"
+  | "dead"
+  | "closed";
 
 /** Why a max-idle or max-age policy closes a connection. */
 export type DrainReason = "max-idle" | "max-age";
+
+/**
+ * Why a connection ended in order (`closed`): this side closed it, the peer did (it ended its side
+ * first: {@linkcode LivenessMonitor.ended} came before {@linkcode LivenessMonitor.closed}), or a
+ * max-idle / max-age policy did.
+ */
+export type CloseReason = "local-close" | "peer-close" | DrainReason;
 
 /** Why a connection changed state: a {@linkcode DeathReason}, or one of the ordinary causes. */
 export type TransitionReason =
   | DeathReason
   | DrainReason
+  /** The connection was established ({@linkcode LivenessMonitor.connected}). */
+  | "connected"
   /** Data arrived after a quiet period or a suspicion. */
   | "activity"
   /** Nothing was received for the `idle` period. */
@@ -54,7 +72,9 @@ export type TransitionReason =
   /** The kernel sends keepalive probes that are not answered yet (TCP_INFO, `watchKernel`). */
   | "keepalive-probe"
   /** This side closed the connection ({@linkcode LivenessMonitor.closed}). */
-  | "local-close";
+  | "local-close"
+  /** The peer ended its side, then the connection closed. */
+  | "peer-close";
 
 /** A state change, as given to `onTransition`. */
 export interface Transition<C> {
@@ -194,6 +214,15 @@ export interface Driver<C> {
   sample?(context: C, id: ConnectionId): void;
 }
 
+/** Options of one {@linkcode LivenessMonitor.track} call. */
+export interface TrackOptions {
+  /**
+   * The connection is not established yet: it starts `connecting`, under the monitor's
+   * `connectTimeout` only, until {@linkcode LivenessMonitor.connected} (or data) says it is.
+   */
+  connecting?: boolean;
+}
+
 /** Options of a {@linkcode LivenessMonitor}. */
 export interface MonitorOptions<C> {
   /**
@@ -209,6 +238,12 @@ export interface MonitorOptions<C> {
   allIdle?: Duration;
   /** Declare `dead` (reason `idle-timeout`) when nothing was sent or received for this long. */
   idleTimeout?: Duration;
+  /**
+   * How long a connection tracked as `connecting` may take to be established before it is declared
+   * dead (`connect-timeout`); default 20 s (gRPC's minimum connect timeout). Linux alone retries a
+   * SYN for about two minutes.
+   */
+  connectTimeout?: Duration;
   /** Close gracefully after no traffic for this long (gRPC's max connection idle). */
   maxIdle?: Duration;
   /** Close gracefully after this lifetime, spread by ± `maxAgeJitter` (gRPC's max connection age). */
@@ -294,14 +329,16 @@ export interface ConnectionInfo {
 
 // State codes in the store. FREE marks an unused slot; DEAD and above are terminal.
 const FREE = 0;
-const OPEN = 1;
-const IDLE = 2;
-const PROBING = 3;
-const SUSPECT = 4;
-const DEAD = 5;
-const CLOSED = 6;
+const CONNECTING = 1;
+const OPEN = 2;
+const IDLE = 3;
+const PROBING = 4;
+const SUSPECT = 5;
+const DEAD = 6;
+const CLOSED = 7;
 const STATE_NAMES: readonly ConnectionState[] = [
   "closed",
+  "connecting",
   "open",
   "idle",
   "probing",
@@ -323,6 +360,8 @@ const READER_FIRED = 16; // an idle event of that kind fired at some point (see 
 const WRITER_FIRED = 32;
 const ALL_FIRED = 64;
 const DRAINING = 128;
+const LOCAL_END = 256; // this side ended its side (endedLocally)
+const PEER_FIRST = 512; // the peer's FIN came before this side ended: a close after it is the peer's
 
 const SLOT_BITS = 24;
 const SLOT_MASK = (1 << SLOT_BITS) - 1;
@@ -348,21 +387,13 @@ const SLICE_MS = 1;
 const WHEEL_SIZE = 1024;
 const WHEEL_MASK = WHEEL_SIZE - 1;
 const NEVER = 0xffffffff;
-const REASONS: readonly DeathReason[] = [
-  "keepalive-timeout",
-  "user-timeout",
-  "heartbeat-timeout",
-  "idle-timeout",
-  "reset",
-  "broken-pipe",
-  "unreachable",
-  "refused",
-  "error",
-];
-const REASON_INDEX = Object.fromEntries(REASONS.map((reason, index) => [reason, index])) as Record<
-  DeathReason,
-  number
->;
+const REASON_INDEX = Object.fromEntries(
+  DEATH_REASONS.map((reason, index) => [reason, index]),
+) as Record<DeathReason, number>;
+const CLOSE_REASONS: readonly CloseReason[] = ["local-close", "peer-close", "max-idle", "max-age"];
+const CLOSE_INDEX = Object.fromEntries(
+  CLOSE_REASONS.map((reason, index) => [reason, index]),
+) as Record<CloseReason, number>;
 
 /**
  * Tracks the liveness of many connections on one shared timer.
@@ -426,6 +457,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #tickNow = 0; // the clock, read once per tick
   #closed = false;
   #hasDeadlines: boolean;
+  #soonest: number; // ticks: no deadline of an open connection comes sooner after its start
   #stallTicks: number;
   #onError: (error: unknown, callback: string) => void;
   #signal: AbortSignal | undefined;
@@ -436,7 +468,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   // The store: one entry per slot. Optional features get arrays only when configured.
   #capacity = 0;
   #state = new Uint8Array(0);
-  #flags = new Uint8Array(0);
+  #flags = new Uint16Array(0);
   #gen = new Uint16Array(0);
   #driverOf = new Uint8Array(0);
   #lastIn = new Uint32Array(0);
@@ -473,11 +505,12 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #tails = new Int32Array(WHEEL_SIZE); // bucket tails, so a bucket runs in the order it was filled
 
   // Statistics.
-  #stateCount = new Float64Array(7);
+  #stateCount = new Float64Array(8);
   #tracked = 0;
   #closedCount = 0;
   #pings = 0;
-  #deaths = new Float64Array(REASONS.length);
+  #deaths = new Float64Array(DEATH_REASONS.length);
+  #closes = new Float64Array(CLOSE_REASONS.length);
   #detect = new Buckets(DETECT_BOUNDS);
   #rtt = new Buckets(RTT_BOUNDS);
 
@@ -513,6 +546,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.#hasDeadlines = cfg.idle > 0 || cfg.writerIdle > 0 || cfg.allIdle > 0 ||
       cfg.idleTimeout > 0 || cfg.maxIdle > 0 || cfg.maxAge > 0 || cfg.ping > 0 ||
       cfg.phi !== undefined || cfg.enforcement !== undefined || cfg.kernelIdle > 0;
+    this.#soonest = soonestDeadline(cfg);
     this.#origin = this.#clock.now();
     this.#grow(cfg.capacity);
     this.#signal = cfg.signal;
@@ -709,13 +743,16 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
    *
    * @param context Kept for callbacks (typically the socket).
    * @param driver How an adapter closes the connection when it is declared dead.
+   * @param options `connecting: true` for a connection not yet established.
    * @returns The connection's id, for the inputs.
    * @throws {Error} When the monitor is closed.
+   * @throws {TypeError} When `driver` or `options` is malformed.
    * @throws {RangeError} When 16,777,216 connections are already tracked.
    */
-  track(context: C, driver?: Driver<C>): ConnectionId {
+  track(context: C, driver?: Driver<C>, options?: TrackOptions): ConnectionId {
     if (this.#closed) throw new Error("Cannot track a connection: the monitor is closed");
     if (driver !== undefined) checkDriver(driver);
+    const connecting = trackConnecting(options);
     // The timer runs while connections are tracked; when it sleeps the wheel is empty and the
     // stale tick can move to now.
     if (this.#timer === undefined && !this.#inTick) this.#tick = this.#currentTick();
@@ -737,14 +774,49 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       this.#gen[slot] = 1;
     }
     this.#driverOf[slot] = driver === undefined ? 0 : this.#useDriver(driver, slot);
-    const cfg = this.#cfg;
-    const tick = this.#tick;
-    this.#state[slot] = OPEN;
+    const state = connecting ? CONNECTING : OPEN;
+    this.#state[slot] = state;
     this.#flags[slot] = 0;
-    this.#lastIn[slot] = tick;
-    this.#lastOut[slot] = tick;
     this.#next[slot] = -1;
     this.#contexts[slot] = context;
+    this.#begin(slot);
+    this.#live++;
+    this.#tracked++;
+    this.#stateCount[state]++;
+    const id = this.#idOf(slot);
+    // Deadlines due at once (a zero grace, a ping) run callbacks: hold the slot through them.
+    this.#hold(slot);
+    this.#settle(slot);
+    if (
+      (this.#hasDeadlines || connecting) && this.#timer === undefined && !this.#inTick &&
+      !this.#closed
+    ) {
+      this.#schedule();
+    }
+    return id;
+  }
+
+  /**
+   * A connection tracked as `connecting` was established: it is `open`, and its deadlines (idle,
+   * heartbeat, max age, φ) count from now.
+   *
+   * @param id The connection's id.
+   */
+  connected(id: ConnectionId): void {
+    const slot = id & SLOT_MASK;
+    if (!this.#owns(slot, id) || this.#state[slot] !== CONNECTING) return;
+    this.#begin(slot);
+    const held = this.#hold(slot);
+    this.#transition(slot, OPEN, "connected");
+    if (held) this.#settle(slot);
+  }
+
+  /** Starts a connection's clocks: at tracking, or once a connecting one is established. */
+  #begin(slot: number): void {
+    const cfg = this.#cfg;
+    const tick = this.#tick;
+    this.#lastIn[slot] = tick;
+    this.#lastOut[slot] = tick;
     if (cfg.pingJitter > 0) this.#pingWait[slot] = this.#jittered(cfg.ping, cfg.pingJitter);
     if (cfg.maxAge > 0) {
       this.#ageDue[slot] = tick + this.#jittered(cfg.maxAge, cfg.maxAgeJitter) + 1;
@@ -761,17 +833,6 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       this.#strikes[slot] = 0;
       this.#peerPingAt[slot] = tick - cfg.enforcement.minInterval - 1;
     }
-    this.#live++;
-    this.#tracked++;
-    this.#stateCount[OPEN]++;
-    const id = this.#idOf(slot);
-    // Deadlines due at once (a zero grace, a ping) run callbacks: hold the slot through them.
-    this.#hold(slot);
-    this.#settle(slot);
-    if (this.#hasDeadlines && this.#timer === undefined && !this.#inTick && !this.#closed) {
-      this.#schedule();
-    }
-    return id;
   }
 
   /**
@@ -886,7 +947,9 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
 
   /**
    * The peer ended its side (FIN). Not a death: no new ping is sent, since no answer could come
-   * (one already out must still be answered in time).
+   * (one already out must still be answered in time). Unless this side ended first
+   * ({@linkcode LivenessMonitor.endedLocally}), the close that follows is the peer's
+   * (`peer-close`).
    *
    * @param id The connection's id.
    */
@@ -896,8 +959,20 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     if (this.#flags[slot] & ENDED) return;
     // No new ping after the peer's FIN: no answer could come. A ping already out must still be
     // answered in time (a peer that half-closes then goes silent is dead by heartbeat timeout).
-    this.#flags[slot] |= ENDED;
+    this.#flags[slot] |= (this.#flags[slot] & LOCAL_END) === 0 ? ENDED | PEER_FIRST : ENDED;
     this.#tell(TELL_END, this.#contexts[slot], id, undefined, undefined);
+  }
+
+  /**
+   * This side ended its side of the connection (sent its FIN): when the peer's FIN comes after it,
+   * the close that follows is still this side's (`local-close`), not the peer's.
+   *
+   * @param id The connection's id.
+   */
+  endedLocally(id: ConnectionId): void {
+    const slot = id & SLOT_MASK;
+    if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
+    this.#flags[slot] |= LOCAL_END;
   }
 
   /**
@@ -914,10 +989,13 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     const held = this.#hold(slot);
     this.#sample(slot);
     if (this.#state[slot] < DEAD) {
-      const reason = classifyError(error, {
+      let reason = classifyError(error, {
         userTimeout: (this.keepalive.userTimeoutMs ?? 0) > 0,
         dataInFlight: (this.#flags[slot] & SENT_LAST) !== 0,
       });
+      // Before the connection was established, a time-out is the SYN's, not keepalive's.
+      const timedOut = reason === "keepalive-timeout" || reason === "user-timeout";
+      if (timedOut && this.#state[slot] === CONNECTING) reason = "connect-timeout";
       this.#terminate(slot, DEAD, reason, error);
     }
     if (held) this.#settle(slot);
@@ -932,7 +1010,8 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   closed(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
-    this.#terminate(slot, CLOSED, "local-close", undefined);
+    const byPeer = (this.#flags[slot] & PEER_FIRST) !== 0;
+    this.#terminate(slot, CLOSED, byPeer ? "peer-close" : "local-close", undefined);
   }
 
   /**
@@ -990,12 +1069,15 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
    */
   stats(): MonitorStats {
     const deaths = {} as Record<DeathReason, number>;
-    REASONS.forEach((reason, index) => deaths[reason] = this.#deaths[index]);
+    DEATH_REASONS.forEach((reason, index) => deaths[reason] = this.#deaths[index]);
+    const closes = {} as Record<CloseReason, number>;
+    CLOSE_REASONS.forEach((reason, index) => closes[reason] = this.#closes[index]);
     const cfg = this.#cfg;
     const k = this.keepalive;
     const ms = (ticks: number) => ticks > 0 ? ticks * cfg.resolution : null;
     return {
       states: {
+        connecting: this.#stateCount[CONNECTING],
         open: this.#stateCount[OPEN],
         idle: this.#stateCount[IDLE],
         probing: this.#stateCount[PROBING],
@@ -1003,6 +1085,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       },
       tracked: this.#tracked,
       closed: this.#closedCount,
+      closes,
       deaths,
       pings: this.#pings,
       timeToDetect: this.#detect.snapshot(),
@@ -1221,6 +1304,14 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #evaluate(slot: number): number {
     const cfg = this.#cfg;
     const tick = this.#tick;
+    if (this.#state[slot] === CONNECTING) {
+      // Only the connect timeout runs before the connection is established. A slot cannot move up
+      // the wheel when connected() comes: look again before the soonest deadline it can then have.
+      const left = cfg.connectTimeout + 1 - ((tick - this.#lastIn[slot]) >>> 0);
+      if (left > 0) return left < this.#soonest ? left : this.#soonest;
+      this.#terminate(slot, DEAD, "connect-timeout", undefined);
+      return NEVER;
+    }
     let wait = NEVER;
     const sinceIn = (tick - this.#lastIn[slot]) >>> 0;
     const sinceOut = (tick - this.#lastOut[slot]) >>> 0;
@@ -1429,6 +1520,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     const held = this.#hold(slot);
     if (state === PROBING) this.#transition(slot, OPEN, "ack");
     else if (state === IDLE || state === SUSPECT) this.#transition(slot, OPEN, "activity");
+    else if (state === CONNECTING) this.#transition(slot, OPEN, "connected"); // data proves it
     if (held) this.#settle(slot);
   }
 
@@ -1515,6 +1607,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       this.#detect.observe(this.#now() - this.#timeOf(this.#lastIn[slot]));
     } else {
       this.#closedCount++;
+      this.#closes[CLOSE_INDEX[reason as CloseReason]]++;
     }
     this.#emit(slot, from, to, reason, error);
     // After onTransition; a callback that closed the monitor stopped everything, this too.
@@ -1740,6 +1833,41 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
 const cpuNow: () => number = typeof performance === "object"
   ? () => performance.now()
   : () => Date.now();
+
+/** The fewest ticks after a connection starts in which one of its deadlines can come (at least 1). */
+function soonestDeadline(cfg: Config): number {
+  let soonest = NEVER;
+  const consider = (ticks: number) => {
+    if (ticks > 0 && ticks < soonest) soonest = ticks;
+  };
+  consider(cfg.idle);
+  consider(cfg.writerIdle);
+  consider(cfg.allIdle);
+  consider(cfg.idleTimeout);
+  consider(cfg.maxIdle);
+  consider(Math.floor(cfg.maxAge * (1 - cfg.maxAgeJitter)));
+  consider(Math.floor(cfg.ping * (1 - cfg.pingJitter)));
+  consider(cfg.kernelIdle);
+  if (cfg.phi !== undefined) soonest = 1; // φ may cross at any time
+  return Math.max(1, soonest);
+}
+
+function trackConnecting(options: TrackOptions | undefined): boolean {
+  if (options === undefined) return false;
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`Argument "options" must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== "connecting") {
+      throw new TypeError(`Unknown option "${key}" of track(): expected connecting`);
+    }
+  }
+  const connecting = options.connecting ?? false;
+  if (typeof connecting !== "boolean") {
+    throw new TypeError(`Option "connecting" must be a boolean, got ${describe(connecting)}`);
+  }
+  return connecting;
+}
 
 function checkDriver(driver: unknown): void {
   if (

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { DeathReason } from "./errors.ts";
+import { DEATH_REASONS } from "./errors.ts";
 import type { MonitorStats } from "./stats.ts";
 import { describe, knownKeys, objectOrUndefined } from "./_validate.ts";
 
@@ -34,21 +34,17 @@ const OWN_LABELS = ["state", "reason", "le"];
 
 // Records keyed by the snapshot's own keys, so the compiler flags a state or reason left out.
 const STATES: Readonly<Record<keyof MonitorStats["states"], true>> = {
+  connecting: true,
   open: true,
   idle: true,
   probing: true,
   suspect: true,
 };
-const REASONS: Readonly<Record<DeathReason, true>> = {
-  "keepalive-timeout": true,
-  "user-timeout": true,
-  "heartbeat-timeout": true,
-  "idle-timeout": true,
-  "reset": true,
-  "broken-pipe": true,
-  "unreachable": true,
-  "refused": true,
-  "error": true,
+const CLOSES: Readonly<Record<keyof MonitorStats["closes"], true>> = {
+  "local-close": true,
+  "peer-close": true,
+  "max-idle": true,
+  "max-age": true,
 };
 interface OptionMetric {
   readonly name: string;
@@ -111,6 +107,11 @@ const FAMILIES: readonly (readonly [string, MetricType, string])[] = [
   ["tracked_total", "counter", "Connections tracked since the monitor was created."],
   ["closed_total", "counter", "Connections ended in order since the monitor was created."],
   [
+    "closes_total",
+    "counter",
+    "Connections ended in order since the monitor was created, by who closed them.",
+  ],
+  [
     "deaths_total",
     "counter",
     "Connections declared dead since the monitor was created, by reason.",
@@ -140,8 +141,8 @@ interface Family {
  * text exposition format 0.0.4.
  *
  * Families (with the default prefix): the gauge `socket_liveness_connections{state}`, the counters
- * `socket_liveness_tracked_total`, `_closed_total`, `_deaths_total{reason}` (every reason, zeros
- * included) and `_pings_total`, the histograms `socket_liveness_time_to_detect_seconds` and
+ * `socket_liveness_tracked_total`, `_closed_total`, `_closes_total{reason}` and
+ * `_deaths_total{reason}` (every reason, zeros included) and `_pings_total`, the histograms `socket_liveness_time_to_detect_seconds` and
  * `_heartbeat_rtt_seconds`, and one gauge per option in force (`_option_idle_seconds`, ...;
  * unset options are left out). Times are converted from milliseconds to seconds.
  *
@@ -159,12 +160,13 @@ interface Family {
  *
  * const histogram = { bounds: [1000], counts: [1], count: 2, sum: 4500 };
  * const text = toPrometheus({
- *   states: { open: 3, idle: 1, probing: 0, suspect: 0 },
+ *   states: { connecting: 0, open: 3, idle: 1, probing: 0, suspect: 0 },
  *   tracked: 10,
  *   closed: 4,
+ *   closes: { "local-close": 3, "peer-close": 1, "max-idle": 0, "max-age": 0 },
  *   deaths: {
  *     "keepalive-timeout": 0, "user-timeout": 0, "heartbeat-timeout": 1, "idle-timeout": 0,
- *     reset: 1, "broken-pipe": 0, unreachable: 0, refused: 0, error: 0,
+ *     reset: 1, "broken-pipe": 0, unreachable: 0, refused: 0, "connect-timeout": 0, error: 0,
  *   },
  *   pings: 7,
  *   timeToDetect: histogram,
@@ -216,8 +218,12 @@ export function toPrometheus(
     }
     sample("tracked_total", s.tracked, "tracked");
     sample("closed_total", s.closed, "closed");
+    const closes = checkObject(s.closes, `${path}.closes`);
+    for (const reason of Object.keys(CLOSES)) {
+      sample("closes_total", closes[reason] ?? 0, `closes.${reason}`, ["reason", reason]);
+    }
     const deaths = checkObject(s.deaths, `${path}.deaths`);
-    for (const reason of Object.keys(REASONS)) {
+    for (const reason of DEATH_REASONS) {
       sample("deaths_total", deaths[reason] ?? 0, `deaths.${reason}`, ["reason", reason]);
     }
     sample("pings_total", s.pings, "pings");
@@ -263,12 +269,13 @@ export function toPrometheus(
  *
  * const histogram = { bounds: [], counts: [], count: 0, sum: 0 };
  * const handler = metricsHandler(() => ({
- *   states: { open: 1, idle: 0, probing: 0, suspect: 0 },
+ *   states: { connecting: 0, open: 1, idle: 0, probing: 0, suspect: 0 },
  *   tracked: 1,
  *   closed: 0,
+ *   closes: { "local-close": 0, "peer-close": 0, "max-idle": 0, "max-age": 0 },
  *   deaths: {
  *     "keepalive-timeout": 0, "user-timeout": 0, "heartbeat-timeout": 0, "idle-timeout": 0,
- *     reset: 0, "broken-pipe": 0, unreachable: 0, refused: 0, error: 0,
+ *     reset: 0, "broken-pipe": 0, unreachable: 0, refused: 0, "connect-timeout": 0, error: 0,
  *   },
  *   pings: 0,
  *   timeToDetect: histogram,

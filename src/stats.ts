@@ -5,6 +5,7 @@
  */
 
 import type { DeathReason } from "./errors.ts";
+import type { CloseReason } from "./monitor.ts";
 
 /** A fixed-bucket histogram of milliseconds, Prometheus-style (cumulative bucket counts). */
 export interface Histogram {
@@ -22,6 +23,7 @@ export interface Histogram {
 export interface MonitorStats {
   /** Connections now in each live state. */
   readonly states: {
+    readonly connecting: number;
     readonly open: number;
     readonly idle: number;
     readonly probing: number;
@@ -31,6 +33,8 @@ export interface MonitorStats {
   readonly tracked: number;
   /** Connections ended in order (`closed`) since the monitor was created. */
   readonly closed: number;
+  /** The same, by who closed them. */
+  readonly closes: Readonly<Record<CloseReason, number>>;
   /** Deaths since the monitor was created, by reason. */
   readonly deaths: Readonly<Record<DeathReason, number>>;
   /** Heartbeat pings sent since the monitor was created. */

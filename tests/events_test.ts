@@ -319,3 +319,16 @@ test("warn() with no one listening goes to console.warn, once", () => {
   assert.deepEqual(printed, [["socket-liveness: userTimeout asked but not set"]]);
   monitor.close();
 });
+
+test("a listener added with a signal is removed when the signal aborts", () => {
+  const { clock, monitor } = setup({ idle: "1s" });
+  const stop = new AbortController();
+  const seen: number[] = [];
+  monitor.addEventListener("idle", (event) => seen.push(event.detail.at), { signal: stop.signal });
+  monitor.track("a");
+  clock.advance(1_100);
+  stop.abort();
+  clock.advance(3_000);
+  assert.deepEqual(seen, [1_100]);
+  monitor.close();
+});

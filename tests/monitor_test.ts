@@ -256,7 +256,80 @@ test("a peer's FIN is not a death: onEnd once, heartbeats stop", () => {
   assert.deepEqual(log, []);
   assert.equal(monitor.info(id)?.ended, true);
   monitor.closed(id);
-  assert.deepEqual(log, ["a: open -> closed (local-close) @5000"]);
+  // Closed after the peer ended its side: the peer closed it.
+  assert.deepEqual(log, ["a: open -> closed (peer-close) @5000"]);
+  assert.deepEqual(monitor.stats().closes, {
+    "local-close": 0,
+    "peer-close": 1,
+    "max-idle": 0,
+    "max-age": 0,
+  });
+  monitor.close();
+});
+
+test("a close after this side ended first is local, even when the peer's FIN came before it", () => {
+  const { log, monitor } = setup();
+  const ours = monitor.track("ours");
+  const theirs = monitor.track("theirs");
+  monitor.endedLocally(ours); // we sent our FIN first...
+  monitor.ended(ours); // ...the peer answered with its own
+  monitor.closed(ours);
+  monitor.ended(theirs); // the peer's FIN first...
+  monitor.endedLocally(theirs); // ...we answered with ours
+  monitor.closed(theirs);
+  assert.deepEqual(log, [
+    "ours: open -> closed (local-close) @0",
+    "theirs: open -> closed (peer-close) @0",
+  ]);
+  monitor.close();
+});
+
+test("connecting: only the connect timeout runs until connected(), then every deadline counts from there", () => {
+  const { clock, log, monitor } = setup({ idleTimeout: "1s", connectTimeout: "5s" });
+  const slow = monitor.track("slow", undefined, { connecting: true });
+  const hung = monitor.track("hung", undefined, { connecting: true });
+  assert.equal(monitor.state(slow), "connecting");
+  assert.deepEqual(monitor.stats().states.connecting, 2);
+  clock.advance(3_000); // longer than the idle timeout: nothing, they are not connected yet
+  assert.deepEqual(log, []);
+  monitor.connected(slow);
+  monitor.connected(slow); // once only
+  clock.advance(1_000);
+  assert.deepEqual(log, ["slow: connecting -> open (connected) @3000"]);
+  clock.advance(1_200);
+  assert.deepEqual(log.slice(1), [
+    "slow: open -> dead (idle-timeout) @4100",
+    "hung: connecting -> dead (connect-timeout) @5100",
+  ]);
+  assert.equal(monitor.stats().deaths["connect-timeout"], 1);
+  monitor.close();
+});
+
+test("connecting: refused and unreachable are the connect's own reasons; a time-out is connect-timeout", () => {
+  const { log, monitor } = setup({ keepalive: { userTimeout: "3s" } });
+  const refused = monitor.track("refused", undefined, { connecting: true });
+  const unreachable = monitor.track("unreachable", undefined, { connecting: true });
+  const timedOut = monitor.track("syn", undefined, { connecting: true });
+  const closed = monitor.track("closed", undefined, { connecting: true });
+  monitor.failed(refused, nodeError("ECONNREFUSED"));
+  monitor.failed(unreachable, nodeError("EHOSTUNREACH"));
+  monitor.failed(timedOut, nodeError("ETIMEDOUT"));
+  monitor.closed(closed);
+  assert.deepEqual(log, [
+    "refused: connecting -> dead (refused) @0",
+    "unreachable: connecting -> dead (unreachable) @0",
+    "syn: connecting -> dead (connect-timeout) @0",
+    "closed: connecting -> closed (local-close) @0",
+  ]);
+  assert.throws(() => monitor.track("x", undefined, { connecting: 1 } as never), {
+    name: "TypeError",
+    message: 'Option "connecting" must be a boolean, got number 1',
+  });
+  assert.throws(() => monitor.track("x", undefined, { connect: true } as never), {
+    name: "TypeError",
+    message: 'Unknown option "connect" of track(): expected connecting',
+  });
+  assert.equal(monitor.size, 0);
   monitor.close();
 });
 
@@ -534,7 +607,7 @@ test("option validation names the option and the allowed range", () => {
     [
       { idleTimout: "1s" } as never,
       "TypeError",
-      'Unknown option "idleTimout": expected one of keepalive, idle, writerIdle, allIdle, idleTimeout, maxIdle, maxAge, maxAgeJitter, grace, heartbeat, suspicion, pingEnforcement, watchKernel, capacity, resolution, clock, random, onTransition, onEnd, onIdle, onDrain, onTooManyPings, onError, signal, onWarning',
+      'Unknown option "idleTimout": expected one of keepalive, idle, writerIdle, allIdle, idleTimeout, connectTimeout, maxIdle, maxAge, maxAgeJitter, grace, heartbeat, suspicion, pingEnforcement, watchKernel, capacity, resolution, clock, random, onTransition, onEnd, onIdle, onDrain, onTooManyPings, onError, signal, onWarning',
     ],
   ];
   for (const [options, name, message] of bad) {

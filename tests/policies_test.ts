@@ -291,7 +291,7 @@ test("stats count states, deaths by reason, detection times and ping round trips
   monitor.acked(a);
   monitor.failed(b, Object.assign(new Error("x"), { code: "ECONNRESET" }));
   let stats = monitor.stats();
-  assert.deepEqual(stats.states, { open: 1, idle: 0, probing: 1, suspect: 0 });
+  assert.deepEqual(stats.states, { connecting: 0, open: 1, idle: 0, probing: 1, suspect: 0 });
   assert.equal(stats.tracked, 3);
   assert.equal(stats.pings, 3);
   assert.equal(stats.deaths.reset, 1);
@@ -307,7 +307,13 @@ test("stats count states, deaths by reason, detection times and ping round trips
   assert.equal(stats.options.keepaliveIdle, null);
   monitor.closed(a);
   assert.equal(monitor.stats().closed, 1);
-  assert.deepEqual(monitor.stats().states, { open: 0, idle: 0, probing: 0, suspect: 0 });
+  assert.deepEqual(monitor.stats().states, {
+    connecting: 0,
+    open: 0,
+    idle: 0,
+    probing: 0,
+    suspect: 0,
+  });
   monitor.close();
 });
 

@@ -215,14 +215,16 @@ const REASONS = [
   "broken-pipe",
   "unreachable",
   "refused",
+  "connect-timeout",
   "error",
 ] as const;
 
 function makeStats(): MonitorStats {
   return {
-    states: { open: 12, idle: 3, probing: 2, suspect: 1 },
+    states: { connecting: 5, open: 12, idle: 3, probing: 2, suspect: 1 },
     tracked: 1234,
     closed: 1100,
+    closes: { "local-close": 700, "peer-close": 350, "max-idle": 40, "max-age": 10 },
     deaths: {
       "keepalive-timeout": 4,
       "user-timeout": 0,
@@ -232,6 +234,7 @@ function makeStats(): MonitorStats {
       "broken-pipe": 2,
       "unreachable": 0,
       "refused": 13,
+      "connect-timeout": 3,
       "error": 0,
     },
     pings: 5678,
@@ -267,6 +270,7 @@ test("one snapshot: every family, type, help and value", () => {
     `${P}_connections`,
     `${P}_tracked_total`,
     `${P}_closed_total`,
+    `${P}_closes_total`,
     `${P}_deaths_total`,
     `${P}_pings_total`,
     `${P}_time_to_detect_seconds`,
@@ -280,7 +284,9 @@ test("one snapshot: every family, type, help and value", () => {
   ]);
   const types = Object.fromEntries([...families].map(([name, f]) => [name, f.type]));
   assert.equal(types[`${P}_connections`], "gauge");
-  for (const name of ["tracked_total", "closed_total", "deaths_total", "pings_total"]) {
+  for (
+    const name of ["tracked_total", "closed_total", "closes_total", "deaths_total", "pings_total"]
+  ) {
     assert.equal(types[`${P}_${name}`], "counter", name);
   }
   assert.equal(types[`${P}_time_to_detect_seconds`], "histogram");
@@ -290,10 +296,15 @@ test("one snapshot: every family, type, help and value", () => {
     assert.ok((family.help ?? "").length > 10, `${name} has a real HELP`);
   }
 
-  for (const [state, n] of [["open", 12], ["idle", 3], ["probing", 2], ["suspect", 1]] as const) {
-    assert.equal(value(families, `${P}_connections`, { state }), n);
+  const states = [["connecting", 5], ["open", 12], ["idle", 3], ["probing", 2], ["suspect", 1]];
+  for (const [state, n] of states) {
+    assert.equal(value(families, `${P}_connections`, { state: String(state) }), n);
   }
-  assert.equal(families.get(`${P}_connections`)?.samples.length, 4);
+  assert.equal(families.get(`${P}_connections`)?.samples.length, 5);
+  const closes = makeStats().closes;
+  for (const [reason, n] of Object.entries(closes)) {
+    assert.equal(value(families, `${P}_closes_total`, { reason }), n, reason);
+  }
   assert.equal(value(families, `${P}_tracked_total`), 1234);
   assert.equal(value(families, `${P}_closed_total`), 1100);
   assert.equal(value(families, `${P}_pings_total`), 5678);
@@ -361,9 +372,10 @@ test("the text is exactly the expected lines for a small snapshot", () => {
     },
   };
   const lines = toPrometheus(stats, { prefix: "app" }).split("\n");
-  assert.deepEqual(lines.slice(0, 8), [
+  assert.deepEqual(lines.slice(0, 9), [
     "# HELP app_connections Connections now in each live state.",
     "# TYPE app_connections gauge",
+    'app_connections{state="connecting"} 5',
     'app_connections{state="open"} 12',
     'app_connections{state="idle"} 3',
     'app_connections{state="probing"} 2',
@@ -395,7 +407,7 @@ test("several monitors: their labels on every sample, values escaped", () => {
   const b: MonitorStats = {
     ...makeStats(),
     tracked: 7,
-    states: { open: 0, idle: 0, probing: 0, suspect: 0 },
+    states: { connecting: 0, open: 0, idle: 0, probing: 0, suspect: 0 },
     options: { ...makeStats().options, idle: null, idleTimeout: 60_000 },
   };
   const entries: LabeledStats[] = [
