@@ -21,6 +21,7 @@
 
 import { platformOptions, type SupportedOption } from "../src/_platform.ts";
 import type { SockAddr, SockoptBackend } from "../src/_sockopt.ts";
+import { plainAddress } from "../src/_kit.ts";
 
 /** The part of a `Deno.NetAddr` the search compares. */
 export interface NetAddrLike {
@@ -343,20 +344,16 @@ function connKey(conn: ConnLike): string | undefined {
   const local = conn.localAddr;
   const remote = conn.remoteAddr;
   if (typeof local?.hostname !== "string" || typeof remote?.hostname !== "string") return undefined;
-  return `${host(local.hostname)} ${local.port} ${host(remote.hostname)} ${remote.port}`;
+  return key(local.hostname, local.port, remote.hostname, remote.port);
 }
 
 function addrKey(local: SockAddr, remote: SockAddr): string {
-  return `${host(local.address)} ${local.port} ${host(remote.address)} ${remote.port}`;
+  return key(local.address, local.port, remote.address, remote.port);
 }
 
-// Compare IPv4-mapped IPv6 as IPv4, ignore zone ids and case: runtimes differ.
-function host(text: string): string {
-  let address = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
-  const zone = address.indexOf("%");
-  if (zone >= 0) address = address.slice(0, zone);
-  address = address.toLowerCase();
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+// In the kit's one form of an address: runtimes and getsockname print them differently.
+function key(localHost: string, localPort: number, remoteHost: string, remotePort: number): string {
+  return `${plainAddress(localHost)} ${localPort} ${plainAddress(remoteHost)} ${remotePort}`;
 }
 
 function lowerBound(sorted: readonly number[], value: number): number {

@@ -19,13 +19,15 @@
  *   descriptor `socket.fd` once `getsockname`/`getpeername` prove it is this socket's.
  *   {@linkcode tuningReport} tells what took effect.
  *
- * Per connection the adapter keeps one small record under a private symbol on the socket;
- * `socket.data` stays yours. A socket is tracked by one monitor: the outermost `liveness()`.
+ * Per connection the adapter keeps one small record, in the kit's registry (not on the socket):
+ * `socket.data` stays yours. A socket is tracked by one monitor for its life: the first whose
+ * handler opens it. {@linkcode connectionId}, {@linkcode tuningReport} and
+ * {@linkcode connectionState} look a socket up.
  *
  * @example Watch every connection of a server
  * ```ts
  * import { LivenessMonitor } from "../mod.ts";
- * import { type BunSocket, liveness, tuningReport } from "./bun.ts";
+ * import { type BunSocket, tuningReport, watchHandler } from "./bun.ts";
  *
  * const monitor = new LivenessMonitor<BunSocket>({
  *   keepalive: { idle: "30s", interval: "5s", count: 4, userTimeout: "50s" },
@@ -34,7 +36,7 @@
  * const server = Bun.listen({
  *   hostname: "127.0.0.1",
  *   port: 0,
- *   socket: liveness(monitor, {
+ *   socket: watchHandler(monitor, {
  *     open: (socket) => console.log(tuningReport(socket)?.bound.idleMs), // 50000
  *     data: (socket, data) => void socket.write(data),
  *   }),
@@ -42,7 +44,7 @@
  * const client = await Bun.connect({
  *   hostname: "127.0.0.1",
  *   port: server.port,
- *   socket: liveness(monitor, { data: (socket) => socket.end() }),
+ *   socket: watchHandler(monitor, { data: (socket) => socket.end() }),
  * });
  * client.write("hello");
  * await new Promise((resolve) => setTimeout(resolve, 50)); // echoed, then closed
@@ -54,13 +56,20 @@
  */
 
 import process from "node:process";
-import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
-import { keepaliveProbesOf, type SockoptBackend } from "../src/_sockopt.ts";
-import { type NativeKeepalive, tuneKeepalive, type TuningReport } from "../src/tune.ts";
-import { describe, knownKeys } from "../src/_validate.ts";
+import type { ConnectionId, ConnectionState, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { TuningReport } from "../src/tune.ts";
+import { AdapterKit, endpointsOf, notWatched, type Watch, type WatchOptions } from "../src/_kit.ts";
+import { describe } from "../src/_validate.ts";
 import { bunSocketFd, loadBunBackend } from "./_ffi_bun.ts";
 
-export type { ControlReport, ControlStatus, TuningReport } from "../src/tune.ts";
+export type {
+  ConnectionId,
+  ConnectionState,
+  ControlReport,
+  ControlStatus,
+  TuningReport,
+} from "../mod.ts";
+export type { WatchOptions } from "../src/_kit.ts";
 
 /**
  * The part of a `Bun.Socket` the adapter and its users touch, declared here so that no Bun type
@@ -126,25 +135,46 @@ export interface SocketHandler<S = BunSocket> {
   binaryType?: "arraybuffer" | "buffer" | "uint8array";
 }
 
-/** Options of {@linkcode liveness}. */
-export interface WatchOptions {
-  /**
-   * Whether to use `setsockopt` through `bun:ffi` for what `setKeepAlive` cannot set (default
-   * `true`). With `false` only Bun's own API is used and the report says what is missing.
-   */
-  ffi?: boolean;
-}
-
-/** What the adapter keeps per socket. */
-interface Watch {
-  readonly monitor: unknown;
-  readonly id: ConnectionId;
+/** What the adapter keeps per socket, besides the kit's. */
+interface BunWatch extends Watch {
   written: number;
-  report: TuningReport | undefined;
 }
 
-const WATCH = Symbol("socket-liveness");
-type Watched = BunSocket & { [WATCH]?: Watch };
+const kit = new AdapterKit<BunSocket>({
+  runtime: "bun",
+  argument: "socket",
+  kind: "Bun socket",
+  is: (value): value is BunSocket => typeof (value as BunSocket | null)?.terminate === "function",
+  // Bun calls `open` also for a socket whose peer is already gone (no addresses, readyState -1): it
+  // is watched all the same, its report saying it is not a connected TCP socket. A warning for each
+  // would be noise on a busy server, and `open` is the only way a socket reaches the adapter.
+  isOpen: () => true,
+  native(socket, settings) {
+    const withIdle = settings.enabled && settings.idleMs !== undefined;
+    // With an idle time Bun also sets TCP_KEEPINTVL 1 s and TCP_KEEPCNT 10 (with 0, neither): it
+    // sets the interval or the count when that is what was asked.
+    return {
+      idle: true,
+      interval: withIdle && settings.intervalMs === 1000,
+      count: withIdle && settings.count === 10,
+      sideEffects: withIdle ? { interval: 1000, count: 10 } : undefined,
+      set(enable, idleMs): void {
+        if (!socket.setKeepAlive(enable, idleMs ?? 0)) {
+          throw new Error("socket.setKeepAlive returned false");
+        }
+      },
+    };
+  },
+  backend: loadBunBackend,
+  fd: bunSocketFd,
+  // Both must be known: Bun reports no addresses for a socket reset before `open`.
+  endpoints: (socket) =>
+    endpointsOf(socket.localAddress, socket.localPort, socket.remoteAddress, socket.remotePort),
+});
+
+// The handlers watchHandler() made, by the monitor they feed.
+const HANDLERS = new WeakMap<object, unknown>();
+
 type Hook = (this: unknown, socket: BunSocket, a?: unknown, b?: unknown) => unknown;
 const HOOKS = [
   "open",
@@ -176,22 +206,28 @@ function call(hook: Hook, self: unknown, socket: BunSocket, a?: unknown, b?: unk
  * once and pass it to `Bun.listen` or `Bun.connect`. Your hooks run after the monitor has seen
  * the event, so `onTransition` comes before your `close`.
  *
+ * A socket is watched by one monitor for its life. A handler of the same monitor that sees it
+ * again (nested, or after `socket.reload()`) feeds the watch it has; one of another monitor leaves
+ * it alone, with a process warning when it opens. Wrapping a handler this returned again with the
+ * same monitor returns it as it is.
+ *
  * @param monitor The monitor to feed; type it by the socket, e.g. `LivenessMonitor<BunSocket>`.
  * @param handler Your handler; it is not modified.
  * @param options See {@linkcode WatchOptions}.
  * @returns A new handler with your hooks and `binaryType`, and the adapter's.
- * @throws {TypeError} When an argument is not what it must be.
+ * @throws {TypeError} When an argument is not what it must be, the monitor is closed, or the
+ * handler is one this returned for another monitor.
  * @throws {Error} When this is not Bun (checked here, so importing the module anywhere is safe).
  *
  * @example A heartbeat on a line protocol
  * ```ts
  * import { LivenessMonitor } from "../mod.ts";
- * import { type BunSocket, connectionId, liveness } from "./bun.ts";
+ * import { type BunSocket, connectionId, watchHandler } from "./bun.ts";
  *
  * const monitor = new LivenessMonitor<BunSocket>({
  *   heartbeat: { interval: "15s", timeout: "5s", send: (socket) => void socket.write("PING\n") },
  * });
- * const handler = liveness(monitor, {
+ * const handler = watchHandler(monitor, {
  *   data(socket, data) {
  *     if (String(data).includes("PONG\n")) monitor.acked(connectionId(socket)!);
  *   },
@@ -200,20 +236,13 @@ function call(hook: Hook, self: unknown, socket: BunSocket, a?: unknown, b?: unk
  * monitor.close();
  * ```
  */
-export function liveness<S extends BunSocket, H extends SocketHandler<S>>(
+export function watchHandler<S extends BunSocket, H extends SocketHandler<S>>(
   monitor: LivenessMonitor<S>,
   handler: H,
-  options?: WatchOptions,
+  options: WatchOptions = {},
 ): H & SocketHandler<S> {
-  if ((globalThis as { Bun?: unknown }).Bun === undefined) {
-    throw new Error(
-      "The Bun adapter runs only on Bun (globalThis.Bun is missing): use socket-liveness/node or /deno",
-    );
-  }
-  const m = monitor as Partial<LivenessMonitor<S>> | null;
-  if (typeof m?.track !== "function" || typeof m.keepalive !== "object") {
-    throw new TypeError(`Argument "monitor" must be a LivenessMonitor, got ${describe(monitor)}`);
-  }
+  kit.checkRuntime();
+  kit.checkMonitor(monitor);
   if (handler === null || typeof handler !== "object" || Array.isArray(handler)) {
     throw new TypeError(
       `Argument "handler" must be a socket handler object, got ${describe(handler)}`,
@@ -227,19 +256,15 @@ export function liveness<S extends BunSocket, H extends SocketHandler<S>>(
     }
     user[name] = hook as Hook | undefined;
   }
-  if (options !== undefined) {
-    if (options === null || typeof options !== "object" || Array.isArray(options)) {
-      throw new TypeError(`Argument "options" must be an object, got ${describe(options)}`);
-    }
-    knownKeys(options as Record<string, unknown>, "", ["ffi"]);
-    if (options.ffi !== undefined && typeof options.ffi !== "boolean") {
-      throw new TypeError(`Option "ffi" must be a boolean, got ${describe(options.ffi)}`);
-    }
+  const ffi = kit.checkOptions(options, WATCH_KEYS).ffi !== false;
+  const owner = HANDLERS.get(handler);
+  if (owner === monitor) return handler;
+  if (owner !== undefined) {
+    throw new TypeError(`Argument "handler" is already watched by another monitor`);
   }
-  const ffi = options?.ffi !== false;
-  const mine = (socket: BunSocket): Watch | undefined => {
-    const watch = (socket as Watched)[WATCH];
-    return watch?.monitor === monitor ? watch : undefined;
+  const mine = (socket: BunSocket): BunWatch | undefined => {
+    const watch = kit.watchOf(socket);
+    return watch?.monitor === monitor ? watch as BunWatch : undefined;
   };
   // One driver for every socket of this handler.
   const driver: Driver<S> = {
@@ -247,44 +272,37 @@ export function liveness<S extends BunSocket, H extends SocketHandler<S>>(
     sample(socket, id) {
       const watch = mine(socket);
       if (watch?.id !== id) return;
-      wrote(monitor, socket, watch);
-      if (monitor.watchKernel) {
-        const loaded = loadBunBackend();
-        const fd = bunSocketFd(socket);
-        const probes = loaded.ok && fd !== undefined
-          ? keepaliveProbesOf(loaded.backend, fd)
-          : undefined;
-        if (probes !== undefined) monitor.keepaliveProbes(id, probes);
-      }
+      wrote(socket, watch);
+      kit.sample(monitor, id, socket, ffi);
     },
   };
   const watch = (socket: S): void => {
-    let id: ConnectionId;
     try {
-      id = monitor.track(socket, driver);
+      if (kit.owner(monitor, socket) !== undefined) return; // watched by this monitor already
+      const id = monitor.track(socket, driver);
+      const watch = kit.register<BunWatch>([socket], {
+        monitor,
+        id,
+        written: socket.bytesWritten,
+        report: undefined,
+      });
+      watch.report = kit.tune(monitor, socket, ffi);
     } catch (error) {
-      // A closed monitor must not break the accept path.
-      process.emitWarning(
-        `A Bun socket is not watched: ${(error as Error)?.message ?? error}`,
-        "SocketLivenessWarning",
-      );
-      return;
+      // Another monitor's socket, or a monitor closed since: the accept path must not break.
+      process.emitWarning(notWatched(error), "SocketLivenessWarning");
     }
-    const state: Watch = { monitor, id, written: socket.bytesWritten, report: undefined };
-    (socket as Watched)[WATCH] = state;
-    state.report = tune(monitor, socket, ffi);
   };
 
   const wrapped: SocketHandler<S> = {
     ...(handler as SocketHandler<S>),
     open(socket) {
-      if ((socket as Watched)[WATCH] === undefined) watch(socket);
+      watch(socket);
       if (user.open !== undefined) return call(user.open, handler, socket) as void;
     },
     data(socket, data) {
       const watch = mine(socket);
       if (watch !== undefined) {
-        wrote(monitor, socket, watch); // writes made before this data come first
+        wrote(socket, watch); // writes made before this data come first
         monitor.received(watch.id);
       }
       if (user.data !== undefined) return call(user.data, handler, socket, data) as void;
@@ -297,7 +315,7 @@ export function liveness<S extends BunSocket, H extends SocketHandler<S>>(
     close(socket, error) {
       const watch = mine(socket);
       if (watch !== undefined) {
-        wrote(monitor, socket, watch);
+        wrote(socket, watch);
         if (error === undefined || error === null) monitor.closed(watch.id);
         else monitor.failed(watch.id, error);
       }
@@ -308,7 +326,7 @@ export function liveness<S extends BunSocket, H extends SocketHandler<S>>(
       thrown = NOTHING;
       const watch = own ? undefined : mine(socket);
       if (watch !== undefined) {
-        wrote(monitor, socket, watch);
+        wrote(socket, watch);
         monitor.failed(watch.id, error);
       }
       if (user.error !== undefined) return call(user.error, handler, socket, error) as void;
@@ -322,30 +340,31 @@ export function liveness<S extends BunSocket, H extends SocketHandler<S>>(
     }
   }
   if (handler.binaryType !== undefined) wrapped.binaryType = handler.binaryType;
+  HANDLERS.set(wrapped, monitor);
   return wrapped as H & SocketHandler<S>;
 }
 
 /**
- * What tuning a tracked socket achieved: each control's outcome and the detection bound.
+ * The name {@linkcode watchHandler} had first; the same function.
  *
- * @param socket A socket served by a {@linkcode liveness} handler.
- * @returns The report, or `undefined` when the socket is not tracked.
- * @throws {TypeError} When `socket` is not a Bun socket.
+ * @deprecated Use {@linkcode watchHandler}, the name every adapter's entry points follow.
+ *
+ * @param monitor The monitor to feed.
+ * @param handler Your handler; it is not modified.
+ * @param options See {@linkcode WatchOptions}.
+ * @returns What {@linkcode watchHandler} returns.
  *
  * @example
  * ```ts ignore
- * const report = tuningReport(socket);
- * if (report?.userTimeout.status !== "applied") console.warn(report?.userTimeout.note);
+ * Bun.listen({ hostname: "127.0.0.1", port: 0, socket: liveness(monitor, { data() {} }) });
  * ```
  */
-export function tuningReport(socket: BunSocket<unknown>): TuningReport | undefined {
-  return watchOf(socket)?.report;
-}
+export const liveness: typeof watchHandler = watchHandler;
 
 /**
  * The id under which a socket is tracked, for `monitor.acked(id)` and the other inputs.
  *
- * @param socket A socket served by a {@linkcode liveness} handler.
+ * @param socket A socket served by a {@linkcode watchHandler} handler.
  * @returns The id, or `undefined` when the socket is not tracked.
  * @throws {TypeError} When `socket` is not a Bun socket.
  *
@@ -357,73 +376,50 @@ export function tuningReport(socket: BunSocket<unknown>): TuningReport | undefin
  * ```
  */
 export function connectionId(socket: BunSocket<unknown>): ConnectionId | undefined {
-  return watchOf(socket)?.id;
+  return kit.lookup(socket)?.id;
 }
 
-function watchOf(socket: unknown): Watch | undefined {
-  if (
-    socket === null || typeof socket !== "object" ||
-    typeof (socket as BunSocket).terminate !== "function"
-  ) {
-    throw new TypeError(`Argument "socket" must be a Bun socket, got ${describe(socket)}`);
-  }
-  return (socket as Watched)[WATCH];
+/**
+ * What tuning a tracked socket achieved: each control's outcome and the detection bound.
+ *
+ * @param socket A socket served by a {@linkcode watchHandler} handler.
+ * @returns The report, or `undefined` when the socket is not tracked.
+ * @throws {TypeError} When `socket` is not a Bun socket.
+ *
+ * @example
+ * ```ts ignore
+ * const report = tuningReport(socket);
+ * if (report?.userTimeout.status !== "applied") console.warn(report?.userTimeout.note);
+ * ```
+ */
+export function tuningReport(socket: BunSocket<unknown>): TuningReport | undefined {
+  return kit.lookup(socket)?.report;
 }
+
+/**
+ * The monitor's state of a tracked socket.
+ *
+ * @param socket A socket served by a {@linkcode watchHandler} handler.
+ * @returns The state (`closed` or `dead` at its end), or `undefined` when it is not watched or
+ * the monitor has forgotten it.
+ * @throws {TypeError} When `socket` is not a Bun socket.
+ *
+ * @example
+ * ```ts ignore
+ * if (connectionState(socket) === "idle") socket.write("PING\n");
+ * ```
+ */
+export function connectionState(socket: BunSocket<unknown>): ConnectionState | undefined {
+  return kit.state(socket);
+}
+
+const WATCH_KEYS = ["ffi"];
 
 /** Reports writes made since the last look. */
-function wrote(monitor: Pick<LivenessMonitor, "sent">, socket: BunSocket, watch: Watch): void {
+function wrote(socket: BunSocket, watch: BunWatch): void {
   const written = socket.bytesWritten;
   if (written !== watch.written) {
     watch.written = written;
-    monitor.sent(watch.id);
+    watch.monitor.sent(watch.id);
   }
-}
-
-function tune(
-  monitor: Pick<LivenessMonitor, "keepalive" | "policy">,
-  socket: BunSocket,
-  ffi: boolean,
-): TuningReport {
-  const settings = monitor.keepalive;
-  const withIdle = settings.enabled && settings.idleMs !== undefined;
-  // With an idle time Bun also sets TCP_KEEPINTVL 1 s and TCP_KEEPCNT 10 (with 0, neither): it
-  // sets the interval or the count when that is what was asked.
-  const native: NativeKeepalive = {
-    idle: true,
-    interval: withIdle && settings.intervalMs === 1000,
-    count: withIdle && settings.count === 10,
-    sideEffects: withIdle ? { interval: 1000, count: 10 } : undefined,
-    set(enable, idleMs): void {
-      if (!socket.setKeepAlive(enable, idleMs ?? 0)) {
-        throw new Error("socket.setKeepAlive returned false");
-      }
-    },
-  };
-  const without = (unavailable: string): TuningReport =>
-    tuneKeepalive(settings, { native, unavailable }, monitor.policy);
-  if (!ffi) return without("setsockopt is off (the ffi option is false)");
-  const loaded = loadBunBackend();
-  if (!loaded.ok) return without(loaded.reason);
-  const fd = bunSocketFd(socket);
-  if (fd === undefined) return without("the socket has no file descriptor");
-  const backend = loaded.backend;
-  const prove = (held: number) => notThisSocket(backend, held, socket);
-  return tuneKeepalive(settings, { native, sockopt: { backend, fd, prove } }, monitor.policy);
-}
-
-/** Why `fd` is not proven to be `socket`'s, or `undefined` when both endpoints match. */
-function notThisSocket(backend: SockoptBackend, fd: number, socket: BunSocket): string | undefined {
-  // Bun and the backend print addresses alike (RFC 5952, `::ffff:a.b.c.d`): compare them as text.
-  const local = backend.localAddress(fd);
-  const remote = backend.remoteAddress(fd);
-  if (
-    local !== undefined && remote !== undefined &&
-    local.address === socket.localAddress && local.port === socket.localPort &&
-    remote.address === socket.remoteAddress && remote.port === socket.remotePort
-  ) return undefined;
-  const show = (end?: { address: string; port: number }) =>
-    end === undefined ? "?" : `${end.address}:${end.port}`;
-  return `descriptor ${fd} is ${show(local)} -> ${show(remote)}, not this socket's ${
-    show({ address: socket.localAddress, port: socket.localPort })
-  } -> ${show({ address: socket.remoteAddress, port: socket.remotePort })}`;
 }

@@ -6,6 +6,10 @@
  * idle time. Idle, interval, count and the user timeout need FFI; without `--allow-ffi` each
  * connection's `report` says so, and `report.bound` gives the detection time that really applies.
  *
+ * A conn is watched by one monitor for its life; what is refused is refused before anything
+ * listens, connects or is tracked. {@linkcode connectionId}, {@linkcode tuningReport} and
+ * {@linkcode connectionState} look up a conn or its {@linkcode WatchedConn}, as on Node and Bun.
+ *
  * @example Serve with keepalive and a heartbeat, and see what tuning achieved
  * ```ts
  * import { LivenessMonitor } from "../mod.ts";
@@ -31,12 +35,20 @@
  * @module
  */
 
-import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
-import { type NativeKeepalive, tuneKeepalive, type TuningReport } from "../src/tune.ts";
-import { keepaliveProbesOf, type SockoptBackend } from "../src/_sockopt.ts";
-import { describe, knownKeys } from "../src/_validate.ts";
+import type { ConnectionId, ConnectionState, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { TuningReport } from "../src/tune.ts";
+import { AdapterKit, type Watch, type WatchOptions } from "../src/_kit.ts";
 import { loadDenoBackend } from "./_ffi_deno.ts";
-import { findDenoFd, isDenoConnFd, releaseDenoFd } from "./_deno_fd.ts";
+import { findDenoFd, releaseDenoFd } from "./_deno_fd.ts";
+
+export type {
+  ConnectionId,
+  ConnectionState,
+  ControlReport,
+  ControlStatus,
+  TuningReport,
+} from "../mod.ts";
+export type { WatchOptions } from "../src/_kit.ts";
 
 /** The part of a `Deno.NetAddr` the adapter uses. */
 export interface DenoNetAddr {
@@ -83,15 +95,6 @@ interface DenoTcpListener extends AsyncIterable<DenoTcpConn> {
 interface DenoNet {
   listen(options: Record<string, unknown>): DenoTcpListener;
   connect(options: Record<string, unknown>): Promise<DenoTcpConn>;
-}
-
-/** How the adapter tunes a connection. */
-export interface WatchOptions {
-  /**
-   * Whether to set keepalive idle, interval, count and user timeout through FFI. Default `true`:
-   * used when `--allow-ffi` is granted (never prompted for). `false`: SO_KEEPALIVE only.
-   */
-  ffi?: boolean;
 }
 
 /** `Deno.TcpListenOptions`, plus {@linkcode WatchOptions}. */
@@ -171,12 +174,51 @@ export interface WatchedListener extends AsyncIterable<WatchedConn>, Disposable 
   unref(): void;
 }
 
+/** What the adapter keeps per conn, besides the kit's. */
+interface DenoWatch extends Watch {
+  readonly watched: WatchedConn;
+}
+
+const kit = new AdapterKit<DenoTcpConn>({
+  runtime: "deno",
+  argument: "conn",
+  kind: "Deno.TcpConn",
+  // A TCP conn by its shape: a Unix conn or a node:net socket is not (tuning would fail halfway).
+  is: (value): value is DenoTcpConn => {
+    const conn = value as Partial<DenoTcpConn> | null;
+    return typeof conn?.read === "function" && typeof conn.setKeepAlive === "function" &&
+      conn.localAddr?.transport === "tcp" && conn.remoteAddr?.transport === "tcp";
+  },
+  isOpen(conn, settings): boolean {
+    // Deno tells a closed conn only by refusing an option: this sets SO_KEEPALIVE as tuning is
+    // about to, on a conn no other monitor watches.
+    try {
+      conn.setKeepAlive(settings.enabled);
+      return true;
+    } catch (error) {
+      return (error as Error | null)?.name !== "BadResource";
+    }
+  },
+  // Deno's own API only switches SO_KEEPALIVE.
+  native: (conn) => ({
+    idle: false,
+    interval: false,
+    count: false,
+    set: (enable) => conn.setKeepAlive(enable),
+  }),
+  backend: loadDenoBackend,
+  // Deno exposes no descriptor: the one whose endpoints both match is found (synchronously after
+  // accept or connect, before other descriptors can be opened).
+  fd: (conn, backend) => findDenoFd(backend, conn),
+  endpoints: ({ localAddr, remoteAddr }) => ({
+    local: { address: localAddr.hostname, port: localAddr.port },
+    remote: { address: remoteAddr.hostname, port: remoteAddr.port },
+  }),
+});
+
 function runtime(): DenoNet {
-  const deno = (globalThis as unknown as { Deno?: DenoNet }).Deno;
-  if (deno === undefined || typeof deno.listen !== "function") {
-    throw new Error("The Deno adapter runs only on Deno: use socket-liveness/node or /bun");
-  }
-  return deno;
+  kit.checkRuntime();
+  return (globalThis as unknown as { Deno: DenoNet }).Deno;
 }
 
 function quietly(close: () => void): void {
@@ -184,13 +226,6 @@ function quietly(close: () => void): void {
     close();
   } catch {
     // Already closed underneath.
-  }
-}
-
-function checkMonitor(monitor: unknown): void {
-  const m = monitor as Partial<LivenessMonitor> | null;
-  if (typeof m?.track !== "function" || typeof m.keepalive !== "object") {
-    throw new TypeError(`Argument "monitor" must be a LivenessMonitor, got ${describe(monitor)}`);
   }
 }
 
@@ -205,25 +240,12 @@ const CONNECT_KEYS = [
   "autoSelectFamilyAttemptDelay",
 ] as const;
 
-function checkOptions(options: unknown, keys: readonly string[]): WatchOptions {
-  if (options === null || typeof options !== "object" || Array.isArray(options)) {
-    throw new TypeError(`Argument "options" must be an object, got ${describe(options)}`);
-  }
-  // A typo such as `hostnme` would otherwise listen on every interface.
-  knownKeys(options as Record<string, unknown>, "", keys);
-  const ffi = (options as WatchOptions).ffi;
-  if (ffi !== undefined && typeof ffi !== "boolean") {
-    throw new TypeError(`Option "ffi" must be a boolean, got ${describe(ffi)}`);
-  }
-  return options as WatchOptions;
-}
-
 class Watched implements WatchedConn {
   readonly id: ConnectionId;
   readonly report: TuningReport;
   readonly conn: DenoTcpConn;
   #monitor: LivenessMonitor<WatchedConn>;
-  #backend: SockoptBackend | undefined;
+  #ffi: boolean;
   #closed = false;
   #destroyed = false;
   #readable: ReadableStream<Uint8Array> | undefined;
@@ -239,52 +261,27 @@ class Watched implements WatchedConn {
     },
     sample(watched: WatchedConn, id: ConnectionId): void {
       const self = watched as Watched;
-      const backend = self.#backend;
-      if (!self.#monitor.watchKernel || backend === undefined || self.#closed) return;
-      const fd = findDenoFd(backend, self.conn);
-      const probes = fd === undefined ? undefined : keepaliveProbesOf(backend, fd);
-      if (probes !== undefined) self.#monitor.keepaliveProbes(id, probes);
+      if (!self.#closed) kit.sample(self.#monitor, id, self.conn, self.#ffi);
     },
   };
 
   constructor(monitor: LivenessMonitor<WatchedConn>, conn: DenoTcpConn, ffi: boolean) {
     this.conn = conn;
     this.#monitor = monitor;
-    const native: NativeKeepalive = {
-      idle: false,
-      interval: false,
-      count: false,
-      set: (enable) => conn.setKeepAlive(enable),
-    };
-    let unavailable = "FFI is turned off (ffi: false)";
-    let sockopt: { backend: SockoptBackend; fd: number } | undefined;
-    if (ffi) {
-      const loaded = loadDenoBackend();
-      if (!loaded.ok) unavailable = loaded.reason;
-      else {
-        // Synchronously after accept/connect; proven by both endpoints.
-        const fd = findDenoFd(loaded.backend, conn);
-        this.#backend = loaded.backend;
-        if (fd === undefined) unavailable = "no descriptor matches this connection's endpoints";
-        else sockopt = { backend: loaded.backend, fd };
-      }
-    }
-    // Tuned through a dup(2) proven by its endpoints: a number reused meanwhile is never touched.
-    const prove = (held: number): string | undefined =>
-      sockopt !== undefined && isDenoConnFd(sockopt.backend, held, conn)
-        ? undefined
-        : `descriptor ${sockopt?.fd} changed hands before tuning: nothing was set on it`;
-    this.report = tuneKeepalive(
-      monitor.keepalive,
-      { native, sockopt: sockopt && { ...sockopt, prove }, unavailable },
-      monitor.policy,
-    );
+    this.#ffi = ffi;
+    this.report = kit.tune(monitor, conn, ffi);
     try {
       this.id = monitor.track(this, Watched.driver);
     } catch (error) {
       this.#release();
       throw error;
     }
+    kit.register<DenoWatch>([conn, this], {
+      monitor,
+      id: this.id,
+      report: this.report,
+      watched: this,
+    });
   }
 
   get localAddr(): DenoNetAddr {
@@ -363,6 +360,7 @@ class Watched implements WatchedConn {
   }
 
   closeWrite(): Promise<void> {
+    this.#monitor.endedLocally(this.id); // a close after the peer's FIN is then still ours
     return this.conn.closeWrite();
   }
 
@@ -388,21 +386,25 @@ class Watched implements WatchedConn {
 
   // The finder learns the descriptor is free, or later lookups rescan the whole table.
   #release(): void {
-    if (this.#backend !== undefined) releaseDenoFd(this.#backend, this.conn);
-    this.#backend = undefined;
+    if (!this.#ffi) return;
+    const loaded = loadDenoBackend();
+    if (loaded.ok) releaseDenoFd(loaded.backend, this.conn);
   }
 }
 
 /**
  * Tunes an open `Deno.TcpConn` and starts tracking it. Call it right after accept or connect
- * (before other descriptors can be opened), as {@linkcode listen} and {@linkcode connect} do.
+ * (before other descriptors can be opened), as {@linkcode listen} and {@linkcode connect} do. A conn
+ * is watched by one monitor for its life: watching it (or its {@linkcode WatchedConn}) again with
+ * the same monitor returns the same `WatchedConn`.
  *
  * @param monitor The monitor to feed; its `keepalive` settings are applied.
- * @param conn The connection.
+ * @param conn The connection (or the `WatchedConn` this monitor already made of it).
  * @param options Whether to use FFI.
  * @returns The watched connection; read and write through it.
- * @throws {TypeError} When an argument is not what it should be.
- * @throws {Error} When not running on Deno, or the monitor is closed.
+ * @throws {TypeError} When an argument is not what it should be, the monitor is closed, or the
+ * conn is closed or watched by another monitor — before anything is tracked.
+ * @throws {Error} When not running on Deno.
  *
  * @example Watch a conn from `Deno.connect`
  * ```ts
@@ -412,24 +414,25 @@ class Watched implements WatchedConn {
  *
  * const monitor = new LivenessMonitor<WatchedConn>({ keepalive: "60s:10s:5" });
  * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * using conn = watchConn(monitor, await Deno.connect({ port: listener.addr.port }));
+ * const raw = await Deno.connect({ port: listener.addr.port });
+ * using conn = watchConn(monitor, raw);
  * assert.equal(monitor.state(conn.id), "open");
+ * assert.equal(watchConn(monitor, raw), conn); // watched once
  * console.log(conn.report.bound.idleMs); // 110000: 7875000 without --allow-ffi
  * monitor.close();
  * ```
  */
 export function watchConn(
   monitor: LivenessMonitor<WatchedConn>,
-  conn: DenoTcpConn,
+  conn: DenoTcpConn | WatchedConn,
   options: WatchOptions = {},
 ): WatchedConn {
-  runtime();
-  checkMonitor(monitor);
-  const c = conn as Partial<DenoTcpConn> | null;
-  if (typeof c?.read !== "function" || typeof c.setKeepAlive !== "function") {
-    throw new TypeError(`Argument "conn" must be a Deno.TcpConn, got ${describe(conn)}`);
-  }
-  return new Watched(monitor, conn, checkOptions(options, WATCH_KEYS).ffi !== false);
+  kit.checkRuntime();
+  kit.checkMonitor(monitor);
+  kit.checkSocket(conn);
+  const ffi = kit.checkOptions(options, WATCH_KEYS).ffi !== false;
+  const known = kit.owner(monitor, conn as DenoTcpConn) as DenoWatch | undefined;
+  return known?.watched ?? new Watched(monitor, conn as DenoTcpConn, ffi);
 }
 
 /**
@@ -438,7 +441,8 @@ export function watchConn(
  * @param monitor The monitor to feed.
  * @param options `Deno.listen` options, and `ffi`.
  * @returns The listener: iterate it or call `accept()`.
- * @throws {TypeError} When an argument is not what it should be.
+ * @throws {TypeError} When an argument is not what it should be, or the monitor is closed —
+ * before anything listens.
  * @throws {Error} When not running on Deno.
  *
  * @example Accept conns and learn which peers die
@@ -465,8 +469,8 @@ export function listen(
   options: ListenOptions,
 ): WatchedListener {
   const deno = runtime();
-  checkMonitor(monitor);
-  const { ffi, ...rest } = checkOptions(options, LISTEN_KEYS) as ListenOptions;
+  kit.checkMonitor(monitor);
+  const { ffi, ...rest } = kit.checkOptions(options, LISTEN_KEYS);
   const listener = deno.listen({ ...rest, transport: "tcp" });
   const watch = (conn: DenoTcpConn): WatchedConn => {
     try {
@@ -497,8 +501,9 @@ export function listen(
  * @param monitor The monitor to feed.
  * @param options `Deno.connect` options, and `ffi`.
  * @returns The watched connection.
- * @throws {TypeError} When an argument is not what it should be.
- * @throws {Error} When not running on Deno, or the monitor is closed.
+ * @throws {TypeError} When an argument is not what it should be, or the monitor is closed —
+ * before anything connects.
+ * @throws {Error} When not running on Deno.
  *
  * @example Connect without FFI and read what that costs
  * ```ts
@@ -510,7 +515,7 @@ export function listen(
  * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * using conn = await connect(monitor, { port: listener.addr.port, ffi: false });
  * assert.equal(conn.report.idle.status, "unsupported");
- * assert.equal(conn.report.idle.note, "FFI is turned off (ffi: false)");
+ * assert.equal(conn.report.idle.note, "setsockopt is off (the ffi option is false)");
  * assert.equal(conn.report.bound.keepaliveMs, 7_875_000); // the system's 7200 s + 9 × 75 s
  * monitor.close();
  * ```
@@ -520,8 +525,8 @@ export async function connect(
   options: ConnectOptions,
 ): Promise<WatchedConn> {
   const deno = runtime();
-  checkMonitor(monitor);
-  const { ffi, ...rest } = checkOptions(options, CONNECT_KEYS) as ConnectOptions;
+  kit.checkMonitor(monitor);
+  const { ffi, ...rest } = kit.checkOptions(options, CONNECT_KEYS);
   const conn = await deno.connect({ ...rest, transport: "tcp" });
   try {
     return new Watched(monitor, conn, ffi !== false);
@@ -529,4 +534,56 @@ export async function connect(
     conn.close();
     throw error;
   }
+}
+
+/**
+ * The id under which a conn is tracked, for `monitor.acked(id)` and the other inputs; the same as
+ * {@linkcode WatchedConn.id}.
+ *
+ * @param conn A `WatchedConn`, or the `Deno.TcpConn` under it.
+ * @returns The id, or `undefined` when the conn is not watched.
+ * @throws {TypeError} When `conn` is not a `Deno.TcpConn`.
+ *
+ * @example
+ * ```ts ignore
+ * if (text.includes("PONG\n")) monitor.acked(connectionId(conn)!);
+ * ```
+ */
+export function connectionId(conn: DenoTcpConn | WatchedConn): ConnectionId | undefined {
+  return kit.lookup(conn)?.id;
+}
+
+/**
+ * What tuning a watched conn achieved: each control's outcome and the detection bound; the same as
+ * {@linkcode WatchedConn.report}.
+ *
+ * @param conn A `WatchedConn`, or the `Deno.TcpConn` under it.
+ * @returns The report, or `undefined` when the conn is not watched.
+ * @throws {TypeError} When `conn` is not a `Deno.TcpConn`.
+ *
+ * @example
+ * ```ts ignore
+ * const report = tuningReport(conn);
+ * if (report?.userTimeout.status !== "applied") console.warn(report?.userTimeout.note);
+ * ```
+ */
+export function tuningReport(conn: DenoTcpConn | WatchedConn): TuningReport | undefined {
+  return kit.lookup(conn)?.report;
+}
+
+/**
+ * The monitor's state of a watched conn.
+ *
+ * @param conn A `WatchedConn`, or the `Deno.TcpConn` under it.
+ * @returns The state (`closed` or `dead` at its end), or `undefined` when it is not watched or
+ * the monitor has forgotten it.
+ * @throws {TypeError} When `conn` is not a `Deno.TcpConn`.
+ *
+ * @example
+ * ```ts ignore
+ * if (connectionState(conn) === "idle") await conn.write(ping);
+ * ```
+ */
+export function connectionState(conn: DenoTcpConn | WatchedConn): ConnectionState | undefined {
+  return kit.state(conn);
 }

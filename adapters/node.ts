@@ -20,6 +20,9 @@
  *   the idle time only, with interval 1 s and count 10), then `setsockopt` through koffi (an
  *   optional dependency, Linux) for the rest, on a descriptor proven to be the socket's.
  *   {@linkcode tuningReport} tells what took effect.
+ * - A socket is watched by one monitor for its life; what is refused is refused before anything is
+ *   opened, tracked or attached. {@linkcode connectionId}, {@linkcode tuningReport} and
+ *   {@linkcode connectionState} look a socket up.
  *
  * @example Watch every connection of a server
  * ```ts
@@ -49,55 +52,73 @@
 import { errorMonitor, type EventEmitter } from "node:events";
 import { connect as netConnect, type NetConnectOpts, Server, Socket } from "node:net";
 import process from "node:process";
-import {
-  type ConnectionId,
-  type Driver,
-  type LivenessMonitor,
-  type NativeKeepalive,
-  tuneKeepalive,
-  type TuningReport,
+import type {
+  ConnectionId,
+  ConnectionState,
+  Driver,
+  LivenessMonitor,
+  TuningReport,
 } from "../mod.ts";
-import { keepaliveProbesOf, type SockAddr, type SockoptBackend } from "../src/_sockopt.ts";
-import { describe, knownKeys } from "../src/_validate.ts";
+import { AdapterKit, endpointsOf, notWatched, type Watch, type WatchOptions } from "../src/_kit.ts";
+import { describe } from "../src/_validate.ts";
 import { loadNodeBackend, nodeSocketFd } from "./_ffi_node.ts";
 
-/** Options of {@linkcode watchSocket}, {@linkcode watchServer} and {@linkcode connect}. */
-export interface WatchOptions {
-  /**
-   * Whether to use `setsockopt` through koffi for what `setKeepAlive` cannot set (default `true`).
-   * With `false` only Node's own API is used and the report says what is missing.
-   */
-  ffi?: boolean;
-}
+export type {
+  ConnectionId,
+  ConnectionState,
+  ControlReport,
+  ControlStatus,
+  TuningReport,
+} from "../mod.ts";
+export type { WatchOptions } from "../src/_kit.ts";
 
-/** What the adapter keeps per socket, under one symbol. */
-interface Watch {
-  readonly monitor: LivenessMonitor<Socket>;
-  readonly id: ConnectionId;
+/** What the adapter keeps per socket, besides the kit's. */
+interface NodeWatch extends Watch {
   readonly ffi: boolean;
   read: number;
   written: number;
-  report: TuningReport | undefined;
 }
 
-const WATCH = Symbol("socket-liveness");
-type Watched = Socket & { [WATCH]?: Watch };
-
-const OTHER_RUNTIME = "Deno" in globalThis
-  ? "deno"
-  : process.versions.bun !== undefined
-  ? "bun"
-  : undefined;
 // Node ≥ 24.19 declares setKeepAlive(enable, initialDelay, interval, count); older Node two.
 const SETS_INTERVAL_AND_COUNT = Socket.prototype.setKeepAlive.length >= 4;
 
-// One driver and one set of listeners for every socket: they find their state on `this`.
+const kit = new AdapterKit<Socket>({
+  runtime: "node",
+  argument: "socket",
+  kind: "net.Socket",
+  is: (value): value is Socket => value instanceof Socket,
+  isOpen: (socket) => !socket.destroyed,
+  native(socket, settings) {
+    // Node sets interval and count only along with an initial delay (1 s and 10 when not given);
+    // without one it only switches SO_KEEPALIVE.
+    const withIdle = settings.enabled && settings.idleMs !== undefined;
+    const more = SETS_INTERVAL_AND_COUNT && withIdle;
+    return {
+      idle: true,
+      interval: more,
+      count: more,
+      sideEffects: withIdle ? { interval: 1000, count: 10 } : undefined,
+      set(enable, idleMs, intervalMs, count): void {
+        socket.setKeepAlive(enable, idleMs ?? 0, intervalMs, count);
+      },
+    };
+  },
+  backend: loadNodeBackend,
+  fd: nodeSocketFd,
+  // No remote port: an IPC socket (Node's setKeepAlive does nothing there), or a peer gone.
+  endpoints: (socket) =>
+    endpointsOf(socket.localAddress, socket.localPort, socket.remoteAddress, socket.remotePort),
+});
+
+const watchOf = (socket: Socket): NodeWatch | undefined => kit.watchOf(socket) as NodeWatch;
+
+// One driver and one set of listeners for every socket: they find their watch by the socket.
 const driver: Driver<Socket> = {
   destroy(socket: Socket): void {
     socket.destroy();
   },
-  sample(socket: Watched, id: ConnectionId): void {
-    const watch = socket[WATCH];
+  sample(socket: Socket, id: ConnectionId): void {
+    const watch = watchOf(socket);
     if (watch === undefined || watch.id !== id) return;
     const read = socket.bytesRead;
     const written = socket.bytesWritten;
@@ -109,14 +130,7 @@ const driver: Driver<Socket> = {
       watch.written = written;
       watch.monitor.sent(id);
     }
-    if (watch.monitor.watchKernel && !socket.destroyed) {
-      const loaded = loadNodeBackend();
-      const fd = nodeSocketFd(socket);
-      const probes = loaded.ok && fd !== undefined
-        ? keepaliveProbesOf(loaded.backend, fd)
-        : undefined;
-      if (probes !== undefined) watch.monitor.keepaliveProbes(id, probes);
-    }
+    if (!socket.destroyed) kit.sample(watch.monitor, id, socket, watch.ffi);
   },
 };
 
@@ -125,8 +139,8 @@ const driver: Driver<Socket> = {
  * kernel to `push`, so reads are seen as they happen, without a `'data'` listener (which would
  * switch the stream to flowing mode).
  */
-function observedPush(this: Watched, chunk: unknown, encoding?: BufferEncoding): boolean {
-  const watch = this[WATCH];
+function observedPush(this: Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
+  const watch = watchOf(this);
   if (watch !== undefined && chunk !== null) {
     watch.read = this.bytesRead;
     watch.monitor.received(watch.id);
@@ -134,37 +148,43 @@ function observedPush(this: Watched, chunk: unknown, encoding?: BufferEncoding):
   return Object.getPrototypeOf(this).push.call(this, chunk, encoding);
 }
 
-function onConnect(this: Watched): void {
-  const watch = this[WATCH];
-  if (watch !== undefined) watch.report = tune(watch.monitor, this, watch.ffi);
+function onConnect(this: Socket): void {
+  const watch = watchOf(this);
+  if (watch === undefined) return;
+  watch.monitor.connected(watch.id);
+  watch.report = kit.tune(watch.monitor, this, watch.ffi);
 }
 
-function onEnd(this: Watched): void {
-  const watch = this[WATCH];
-  if (watch !== undefined) watch.monitor.ended(watch.id);
+function onEnd(this: Socket): void {
+  const watch = watchOf(this);
+  if (watch === undefined) return;
+  // Our side ended first (end() was called): the close that follows is ours, not the peer's.
+  if (this.writableEnded) watch.monitor.endedLocally(watch.id);
+  watch.monitor.ended(watch.id);
 }
 
-function onError(this: Watched, error: Error): void {
-  const watch = this[WATCH];
+function onError(this: Socket, error: Error): void {
+  const watch = watchOf(this);
   if (watch !== undefined) watch.monitor.failed(watch.id, error);
 }
 
-function onClose(this: Watched): void {
-  const watch = this[WATCH];
+function onClose(this: Socket): void {
+  const watch = watchOf(this);
   if (watch !== undefined) watch.monitor.closed(watch.id);
 }
 
 /**
  * Tracks a socket in a monitor and tunes its keepalive: at once when it is connected, on
- * `'connect'` otherwise. Watching a socket again with the same monitor returns its id.
+ * `'connect'` otherwise. A socket is watched by one monitor for its life: watching it again with
+ * the same monitor returns its id, and nothing is attached twice.
  *
  * @param monitor The monitor to feed.
  * @param socket An open `net.Socket`, accepted or outgoing.
  * @param options See {@linkcode WatchOptions}.
  * @returns The connection's id in the monitor.
- * @throws {TypeError} When an argument is not what it must be, or the socket is destroyed or
- * watched by another monitor.
- * @throws {Error} When the monitor is closed, or this is not Node.
+ * @throws {TypeError} When an argument is not what it must be, the monitor is closed, or the
+ * socket is destroyed or watched by another monitor — before anything is tracked or attached.
+ * @throws {Error} When this is not Node.
  *
  * @example Watch a connection the application opened itself
  * ```ts
@@ -188,15 +208,12 @@ function onClose(this: Watched): void {
 export function watchSocket(
   monitor: LivenessMonitor<Socket>,
   socket: Socket,
-  options?: WatchOptions,
+  options: WatchOptions = {},
 ): ConnectionId {
-  checkRuntime();
-  checkMonitor(monitor);
-  if (!(socket instanceof Socket)) {
-    throw new TypeError(`Argument "socket" must be a net.Socket, got ${describe(socket)}`);
-  }
-  if (options !== undefined) knownKeys(checkOptions(options), "", ["ffi"]);
-  return watch(monitor, socket, options?.ffi !== false);
+  kit.checkRuntime();
+  kit.checkMonitor(monitor);
+  kit.checkSocket(socket);
+  return watch(monitor, socket, kit.checkOptions(options, WATCH_KEYS).ffi !== false);
 }
 
 /**
@@ -209,7 +226,8 @@ export function watchSocket(
  * @param server A `net.Server` (or `http.Server`, `tls.Server`: the raw TCP socket is watched).
  * @param options See {@linkcode WatchOptions}.
  * @returns A function that stops watching new connections (those watched stay watched).
- * @throws {TypeError} When an argument is not what it must be.
+ * @throws {TypeError} When an argument is not what it must be, or the monitor is closed — before
+ * any listener is added.
  * @throws {Error} When this is not Node.
  *
  * @example A heartbeat on a line protocol
@@ -235,23 +253,19 @@ export function watchSocket(
 export function watchServer(
   monitor: LivenessMonitor<Socket>,
   server: Server,
-  options?: WatchOptions,
+  options: WatchOptions = {},
 ): () => void {
-  checkRuntime();
-  checkMonitor(monitor);
+  kit.checkRuntime();
+  kit.checkMonitor(monitor);
   if (!(server instanceof Server)) {
     throw new TypeError(`Argument "server" must be a net.Server, got ${describe(server)}`);
   }
-  if (options !== undefined) knownKeys(checkOptions(options), "", ["ffi"]);
-  const ffi = options?.ffi !== false;
+  const ffi = kit.checkOptions(options, WATCH_KEYS).ffi !== false;
   const onConnection = (socket: Socket): void => {
     try {
       watch(monitor, socket, ffi);
     } catch (error) {
-      process.emitWarning(
-        `An accepted connection is not watched: ${(error as Error)?.message ?? error}`,
-        "SocketLivenessWarning",
-      );
+      process.emitWarning(notWatched(error), "SocketLivenessWarning");
     }
   };
   server.prependListener("connection", onConnection);
@@ -268,8 +282,9 @@ export function watchServer(
  * @param options `net.connect` options, plus {@linkcode WatchOptions}.
  * @param connectListener Called once on `'connect'`.
  * @returns The socket.
- * @throws {TypeError} When an argument is not what it must be.
- * @throws {Error} When the monitor is closed, or this is not Node.
+ * @throws {TypeError} When an argument is not what it must be, or the monitor is closed — before
+ * any socket is opened.
+ * @throws {Error} When this is not Node.
  *
  * @example
  * ```ts
@@ -292,42 +307,29 @@ export function connect(
   options: NetConnectOpts & WatchOptions,
   connectListener?: () => void,
 ): Socket {
-  checkRuntime();
-  checkMonitor(monitor);
-  checkOptions(options);
-  const { ffi, ...netOptions } = options;
+  kit.checkRuntime();
+  kit.checkMonitor(monitor);
+  const { ffi, ...netOptions } = kit.checkOptions(options);
   if (connectListener !== undefined && typeof connectListener !== "function") {
     throw new TypeError(
       `Argument "connectListener" must be a function, got ${describe(connectListener)}`,
     );
   }
   const socket = netConnect(netOptions);
-  watch(monitor, socket, ffi !== false);
+  try {
+    watch(monitor, socket, ffi !== false);
+  } catch (error) {
+    socket.destroy(); // only a full monitor gets here: the caller never sees this socket
+    throw error;
+  }
   if (connectListener !== undefined) socket.once("connect", connectListener);
   return socket;
 }
 
 /**
- * What tuning a watched socket achieved: each control's outcome and the detection bound.
- *
- * @param socket A watched socket.
- * @returns The report, or `undefined` before the socket is connected or when it is not watched.
- * @throws {TypeError} When `socket` is not a `net.Socket`.
- *
- * @example
- * ```ts ignore
- * const report = tuningReport(socket);
- * if (report?.userTimeout.status !== "applied") console.warn(report?.userTimeout.note);
- * ```
- */
-export function tuningReport(socket: Socket): TuningReport | undefined {
-  return stateOf(socket)?.report;
-}
-
-/**
  * The id under which a socket is tracked, for `monitor.acked(id)` and the other inputs.
  *
- * @param socket A watched socket.
+ * @param socket A socket.
  * @returns The id, or `undefined` when the socket is not watched.
  * @throws {TypeError} When `socket` is not a `net.Socket`.
  *
@@ -339,138 +341,65 @@ export function tuningReport(socket: Socket): TuningReport | undefined {
  * ```
  */
 export function connectionId(socket: Socket): ConnectionId | undefined {
-  return stateOf(socket)?.id;
+  return kit.lookup(socket)?.id;
 }
 
-function watch(monitor: LivenessMonitor<Socket>, socket: Watched, ffi: boolean): ConnectionId {
-  const known = socket[WATCH];
-  if (known !== undefined) {
-    if (known.monitor === monitor) return known.id;
-    throw new TypeError(`Argument "socket" is already watched by another monitor`);
-  }
-  if (socket.destroyed) {
-    throw new TypeError(`Argument "socket" must be an open socket, got a destroyed one`);
-  }
-  const id = monitor.track(socket, driver);
-  const state: Watch = {
+/**
+ * What tuning a watched socket achieved: each control's outcome and the detection bound.
+ *
+ * @param socket A socket.
+ * @returns The report, or `undefined` before the socket is connected or when it is not watched.
+ * @throws {TypeError} When `socket` is not a `net.Socket`.
+ *
+ * @example
+ * ```ts ignore
+ * const report = tuningReport(socket);
+ * if (report?.userTimeout.status !== "applied") console.warn(report?.userTimeout.note);
+ * ```
+ */
+export function tuningReport(socket: Socket): TuningReport | undefined {
+  return kit.lookup(socket)?.report;
+}
+
+/**
+ * The monitor's state of a watched socket.
+ *
+ * @param socket A socket.
+ * @returns The state (`closed` or `dead` at its end), or `undefined` when it is not watched or
+ * the monitor has forgotten it.
+ * @throws {TypeError} When `socket` is not a `net.Socket`.
+ *
+ * @example
+ * ```ts ignore
+ * if (connectionState(socket) === "idle") socket.write("PING\n");
+ * ```
+ */
+export function connectionState(socket: Socket): ConnectionState | undefined {
+  return kit.state(socket);
+}
+
+const WATCH_KEYS = ["ffi"];
+
+/** The ownership rule, then tracking: nothing can throw once `track` has succeeded. */
+function watch(monitor: LivenessMonitor<Socket>, socket: Socket, ffi: boolean): ConnectionId {
+  const known = kit.owner(monitor, socket);
+  if (known !== undefined) return known.id;
+  // A socket still connecting is under the monitor's connect timeout only, until 'connect'.
+  const id = monitor.track(socket, driver, { connecting: socket.pending });
+  const watch = kit.register<NodeWatch>([socket], {
     monitor,
     id,
     ffi,
     read: socket.bytesRead,
     written: socket.bytesWritten,
     report: undefined,
-  };
-  socket[WATCH] = state;
+  });
   socket.push = observedPush;
   socket.on("end", onEnd);
   // Observes errors without counting as a handler: a socket without one still throws, as before.
   (socket as EventEmitter).on(errorMonitor, onError);
   socket.on("close", onClose);
   if (socket.pending) socket.once("connect", onConnect);
-  else state.report = tune(monitor, socket, ffi);
+  else watch.report = kit.tune(monitor, socket, ffi);
   return id;
-}
-
-function tune(monitor: LivenessMonitor<Socket>, socket: Socket, ffi: boolean): TuningReport {
-  const settings = monitor.keepalive;
-  if (socket.remotePort === undefined) {
-    // An IPC socket (Node's setKeepAlive does nothing there), or a peer already gone.
-    return tuneKeepalive(settings, { unavailable: "not a connected TCP socket" }, monitor.policy);
-  }
-  const native = nativeKeepalive(socket, settings.enabled && settings.idleMs !== undefined);
-  const without = (unavailable: string) =>
-    tuneKeepalive(settings, { native, unavailable }, monitor.policy);
-  if (!ffi) return without("setsockopt is off (the ffi option is false)");
-  const loaded = loadNodeBackend();
-  if (!loaded.ok) return without(loaded.reason);
-  const fd = nodeSocketFd(socket);
-  if (fd === undefined) return without("the socket has no file descriptor");
-  const backend = loaded.backend;
-  // Tuned through a dup(2) proven by its endpoints: a number reused meanwhile (by a worker thread)
-  // is never touched.
-  const prove = (held: number) => notThisSocket(backend, held, socket);
-  return tuneKeepalive(settings, { native, sockopt: { backend, fd, prove } }, monitor.policy);
-}
-
-function nativeKeepalive(socket: Socket, withIdle: boolean): NativeKeepalive {
-  // Node sets interval and count only along with an initial delay (1 s and 10 when not given);
-  // without one it only switches SO_KEEPALIVE.
-  const more = SETS_INTERVAL_AND_COUNT && withIdle;
-  return {
-    idle: true,
-    interval: more,
-    count: more,
-    sideEffects: withIdle ? { interval: 1000, count: 10 } : undefined,
-    set(enable, idleMs, intervalMs, count): void {
-      socket.setKeepAlive(enable, idleMs ?? 0, intervalMs, count);
-    },
-  };
-}
-
-/** Why `fd` is not proven to be `socket`'s, or `undefined` when its endpoints match. */
-function notThisSocket(backend: SockoptBackend, fd: number, socket: Socket): string | undefined {
-  const local = backend.localAddress(fd);
-  const remote = backend.remoteAddress(fd);
-  if (
-    sameEndpoint(local, socket.localAddress, socket.localPort) &&
-    sameEndpoint(remote, socket.remoteAddress, socket.remotePort)
-  ) return undefined;
-  return `descriptor ${fd} is ${show(local)} -> ${show(remote)}, not this socket's ${
-    socket.localAddress ?? "?"
-  }:${socket.localPort ?? "?"} -> ${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
-}
-
-function sameEndpoint(
-  kernel: SockAddr | undefined,
-  address: string | undefined,
-  port: number | undefined,
-): boolean {
-  return kernel !== undefined && address !== undefined && kernel.port === port &&
-    plainAddress(kernel.address) === plainAddress(address);
-}
-
-/** Lower case, without a zone, and `::ffff:1.2.3.4` as `1.2.3.4`. */
-function plainAddress(address: string): string {
-  const bare = address.toLowerCase().replace(/%.*$/, "");
-  return bare.startsWith("::ffff:") && bare.includes(".") ? bare.slice(7) : bare;
-}
-
-function show(endpoint: SockAddr | undefined): string {
-  return endpoint === undefined ? "?" : `${endpoint.address}:${endpoint.port}`;
-}
-
-function stateOf(socket: Socket): Watch | undefined {
-  if (!(socket instanceof Socket)) {
-    throw new TypeError(`Argument "socket" must be a net.Socket, got ${describe(socket)}`);
-  }
-  return (socket as Watched)[WATCH];
-}
-
-function checkRuntime(): void {
-  if (OTHER_RUNTIME !== undefined) {
-    throw new Error(
-      `The Node adapter runs on Node.js only: on ${OTHER_RUNTIME} use "socket-liveness/${OTHER_RUNTIME}"`,
-    );
-  }
-}
-
-function checkMonitor(monitor: unknown): void {
-  const candidate = monitor as Partial<LivenessMonitor<Socket>> | null;
-  if (
-    typeof candidate !== "object" || candidate === null ||
-    typeof candidate.track !== "function" || typeof candidate.keepalive !== "object"
-  ) {
-    throw new TypeError(`Argument "monitor" must be a LivenessMonitor, got ${describe(monitor)}`);
-  }
-}
-
-function checkOptions(options: unknown): Record<string, unknown> {
-  if (options === null || typeof options !== "object" || Array.isArray(options)) {
-    throw new TypeError(`Argument "options" must be an object, got ${describe(options)}`);
-  }
-  const ffi = (options as WatchOptions).ffi;
-  if (ffi !== undefined && typeof ffi !== "boolean") {
-    throw new TypeError(`Option "ffi" must be a boolean, got ${describe(ffi)}`);
-  }
-  return options as Record<string, unknown>;
 }

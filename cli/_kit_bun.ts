@@ -9,10 +9,10 @@ import { LivenessMonitor } from "../mod.ts";
 import {
   type BunSocket,
   connectionId,
-  liveness,
   type SocketData,
   type SocketHandler,
   tuningReport,
+  watchHandler,
 } from "../adapters/bun.ts";
 import { bunSocketFd, loadBunBackend } from "../adapters/_ffi_bun.ts";
 import {
@@ -108,7 +108,7 @@ export const kit: Kit = {
       bun().connect({
         hostname: host,
         port,
-        socket: liveness(monitor, {
+        socket: watchHandler(monitor, {
           open(socket) {
             opened = true;
             resolve(watched(monitor, socket));
@@ -128,7 +128,7 @@ export const kit: Kit = {
     const listener = bun().listen({
       hostname: "127.0.0.1",
       port: 0,
-      socket: liveness(monitor, {
+      socket: watchHandler(monitor, {
         open(socket) {
           if (taken) return void socket.terminate();
           taken = true;

@@ -323,12 +323,25 @@ function socketVerdict(
     `ended ${JSON.stringify(ended)} of ${total}: every connection reaches closed or dead`,
   );
   check(sizes.server === 0 && sizes.client === 0, `still tracked ${JSON.stringify(sizes)}`);
-  // Every third client resets: the server's monitor must see each as a death by reset.
+  // Cycles take turns: the client closes, the server does, the client resets. The server must see
+  // each reset as a death by reset, and each close as the side's that closed first.
   const resets = Math.floor(total / 3);
+  const byServer = Math.floor((total + 1) / 3);
+  const byClient = total - byServer - resets;
   check(
     record.ends.server["dead:reset"] === resets &&
-      record.ends.server["closed:local-close"] === total - resets,
-    `server ends ${JSON.stringify(record.ends.server)}: ${resets} resets expected`,
+      record.ends.server["closed:local-close"] === byServer &&
+      record.ends.server["closed:peer-close"] === byClient,
+    `server ends ${
+      JSON.stringify(record.ends.server)
+    }: ${resets} resets, ${byServer} local and ${byClient} peer closes expected`,
+  );
+  check(
+    record.ends.client["closed:local-close"] === byClient + resets &&
+      record.ends.client["closed:peer-close"] === byServer,
+    `client ends ${JSON.stringify(record.ends.client)}: ${
+      byClient + resets
+    } local and ${byServer} peer closes expected`,
   );
   check(
     record.tuned.server === total && record.tuned.client === total,

@@ -401,6 +401,7 @@ test("node adapter: not a socket, not a server, bad options, refused ports: noth
     rejects(() => node.watchSocket(monitor, any(value)), "TypeError", "socket", /net\.Socket/);
     rejects(() => node.tuningReport(any(value)), "TypeError", "socket");
     rejects(() => node.connectionId(any(value)), "TypeError", "socket");
+    rejects(() => node.connectionState(any(value)), "TypeError", "socket");
   }
   for (const value of [{}, null, new EventEmitter(), new Socket()]) {
     rejects(() => node.watchServer(monitor, any(value)), "TypeError", "server", /net\.Server/);
@@ -428,11 +429,14 @@ test("node adapter: not a socket, not a server, bad options, refused ports: noth
   }
   assert.equal(monitor.size, 0);
   assert.equal(monitor.stats().tracked, 0);
-  // A closed monitor: an Error, and the socket gets no listener of the adapter's.
+  // A closed monitor: a TypeError, and the socket gets no listener of the adapter's.
   const closed = new LivenessMonitor<Socket>();
   closed.close();
   const socket = new Socket();
-  assert.throws(() => node.watchSocket(closed, socket), /the monitor is closed/);
+  rejects(() => node.watchSocket(closed, socket), "TypeError", "monitor", /got a closed one$/);
+  rejects(() => node.watchServer(closed, server), "TypeError", "monitor", /got a closed one$/);
+  rejects(() => node.connect(closed, { port: 1 }), "TypeError", "monitor", /got a closed one$/);
+  assert.equal(server.listenerCount("connection"), 0);
   assert.equal(socket.listenerCount("close"), 0);
   assert.equal(node.connectionId(socket), undefined);
   socket.destroy();
@@ -484,6 +488,9 @@ test("deno adapter: not a conn, bad options: refused before Deno.listen or Deno.
     const monitor = new LivenessMonitor<deno.WatchedConn>();
     for (const value of [{}, null, 5, { read() {} }]) {
       rejects(() => deno.watchConn(monitor, any(value)), "TypeError", "conn", /Deno\.TcpConn/);
+      rejects(() => deno.connectionId(any(value)), "TypeError", "conn", /Deno\.TcpConn/);
+      rejects(() => deno.tuningReport(any(value)), "TypeError", "conn");
+      rejects(() => deno.connectionState(any(value)), "TypeError", "conn");
     }
     for (const value of [null, {}, { track() {} }]) {
       rejects(() => deno.watchConn(any(value), fakeConn()), "TypeError", "monitor");
@@ -505,12 +512,21 @@ test("deno adapter: not a conn, bad options: refused before Deno.listen or Deno.
     await assert.rejects(deno.connect(monitor, any({ port: 1, ffi: "yes" })), /"ffi"/);
     assert.deepEqual(calls, [], "Deno.listen and Deno.connect were never reached");
     assert.equal(monitor.size, 0);
-    // A closed monitor: watchConn throws, nothing tracked.
+    // A closed monitor: refused before anything is tracked, listened on or connected.
     monitor.close();
-    assert.throws(
+    const closed = /^Argument "monitor" must be an open LivenessMonitor, got a closed one$/;
+    rejects(
       () => deno.watchConn(monitor, fakeConn(), { ffi: false }),
-      /the monitor is closed/,
+      "TypeError",
+      "monitor",
+      closed,
     );
+    rejects(() => deno.listen(monitor, { port: 0 }), "TypeError", "monitor", closed);
+    await assert.rejects(deno.connect(monitor, { port: 1 }), {
+      name: "TypeError",
+      message: closed,
+    });
+    assert.deepEqual(calls, []);
   });
 });
 
@@ -570,16 +586,18 @@ test(
     for (const value of [{}, null, 5, { data: 1 }]) {
       rejects(() => bun.tuningReport(any(value)), "TypeError", "socket", /Bun socket/);
       rejects(() => bun.connectionId(any(value)), "TypeError", "socket");
+      rejects(() => bun.connectionState(any(value)), "TypeError", "socket");
     }
     assert.equal(monitor.size, 0);
     monitor.close();
+    rejects(() => bun.watchHandler(monitor, {}), "TypeError", "monitor", /got a closed one$/);
   },
 );
 
 test("every adapter refuses to run in another runtime, naming the right one", () => {
   const monitor = new LivenessMonitor();
   if (runtime !== "node") {
-    assert.throws(() => node.watchSocket(any(monitor), new Socket()), /Node\.js only/);
+    assert.throws(() => node.watchSocket(any(monitor), new Socket()), /runs only on Node\.js/);
   }
   if (runtime !== "deno") {
     assert.throws(() => deno.watchConn(any(monitor), fakeConn()), /only on Deno/);

@@ -1,6 +1,10 @@
 // The Bun adapter over real loopback sockets. Runs under `bun test`; under Node and Deno only the
 // runtime guard is tested and everything else skips.
-import { test } from "node:test";
+//
+// Every test closes what it opens in `finally`, so a failed assertion leaves nothing open; each
+// monitor's `onError` reports (a callback or driver that threw, which the monitor swallows) are
+// collected and must be none when the test ends.
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
@@ -39,15 +43,25 @@ const bun = (globalThis as { Bun?: BunNet }).Bun;
 const linux = process.platform === "linux";
 const onBun = bun === undefined ? "Bun only" : !linux ? "Linux only" : false;
 
-/** A monitor that records its transitions as `from -> to (reason)`. */
-function recorder(options: MonitorOptions<Socket> = {}) {
+/**
+ * A monitor that records its transitions as `from -> to (reason)`. When the test ends, passed or
+ * failed, the monitor is closed and what it reported to `onError` must be nothing.
+ */
+function recorder(t: TestContext, options: MonitorOptions<Socket> = {}) {
   const transitions: Transition<Socket>[] = [];
   const ends: Socket[] = [];
+  const errors: string[] = [];
   const monitor = new LivenessMonitor<Socket>({
     resolution: 50,
     ...options,
     onTransition: (t) => void transitions.push(t),
     onEnd: (socket) => void ends.push(socket),
+    onError: (error, callback) =>
+      void errors.push(`${callback}: ${(error as Error)?.stack ?? error}`),
+  });
+  t.after(() => {
+    monitor.close();
+    assert.deepEqual(errors, [], "the monitor reported no error to onError");
   });
   const seen = () => transitions.map((t) => `${t.from} -> ${t.to} (${t.reason})`);
   return { monitor, transitions, ends, seen };
@@ -81,12 +95,19 @@ async function openPair(
       },
     }, watch),
   });
-  const socket = await bun!.connect({
-    hostname: "127.0.0.1",
-    port: listener.port,
-    socket: liveness(client.monitor, { data() {}, ...client.hooks }, watch),
-  });
-  const peer = await opened;
+  let socket: Socket;
+  let peer: Socket;
+  try {
+    socket = await bun!.connect({
+      hostname: "127.0.0.1",
+      port: listener.port,
+      socket: liveness(client.monitor, { data() {}, ...client.hooks }, watch),
+    });
+    peer = await opened;
+  } catch (error) {
+    listener.stop(true);
+    throw error;
+  }
   return {
     listener,
     server: peer,
@@ -125,9 +146,9 @@ test("liveness() refuses to run outside Bun, but the module imports anywhere", {
   monitor.close();
 });
 
-test("accepted and outgoing connections are tracked", { skip: onBun }, async () => {
-  const server = recorder();
-  const client = recorder();
+test("accepted and outgoing connections are tracked", { skip: onBun }, async (t) => {
+  const server = recorder(t);
+  const client = recorder(t);
   let opened: Socket | undefined;
   const pair = await openPair(server, {
     ...client,
@@ -153,9 +174,9 @@ test("accepted and outgoing connections are tracked", { skip: onBun }, async () 
 test(
   "the tuning report reads back 2 s / 1 s / 3 / 3 s set through FFI",
   { skip: onBun },
-  async () => {
+  async (t) => {
     const keepalive = { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" };
-    const pair = await openPair(recorder({ keepalive }), recorder({ keepalive }));
+    const pair = await openPair(recorder(t, { keepalive }), recorder(t, { keepalive }));
     try {
       const loaded = loadBunBackend();
       assert.ok(loaded.ok, "the bun:ffi backend loads here");
@@ -197,10 +218,10 @@ test(
 
 test("without FFI the report says what is missing, and the accept path works", {
   skip: onBun,
-}, async () => {
+}, async (t) => {
   const keepalive = { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" };
-  const server = recorder({ keepalive });
-  const pair = await openPair(server, recorder({ keepalive }), { ffi: false });
+  const server = recorder(t, { keepalive });
+  const pair = await openPair(server, recorder(t, { keepalive }), { ffi: false });
   try {
     const report = tuningReport(pair.server)!;
     const off = "setsockopt is off (the ffi option is false)";
@@ -232,8 +253,8 @@ test("without FFI the report says what is missing, and the accept path works", {
   }
 });
 
-test("keepalive with system values: Bun sets no interval or count", { skip: onBun }, async () => {
-  const pair = await openPair(recorder({ keepalive: "on" }), recorder({ keepalive: "off" }));
+test("keepalive with system values: Bun sets no interval or count", { skip: onBun }, async (t) => {
+  const pair = await openPair(recorder(t, { keepalive: "on" }), recorder(t, { keepalive: "off" }));
   try {
     const on = tuningReport(pair.server)!;
     assert.deepEqual([on.keepalive.status, on.keepalive.value], ["applied", true]);
@@ -253,9 +274,9 @@ test("keepalive with system values: Bun sets no interval or count", { skip: onBu
 
 test("a peer's RST: dead (reset), reported by Bun through close(socket, error)", {
   skip: onBun,
-}, async () => {
-  const server = recorder();
-  const client = recorder();
+}, async (t) => {
+  const server = recorder(t);
+  const client = recorder(t);
   const closes: unknown[] = [];
   const pair = await openPair({
     ...server,
@@ -275,10 +296,10 @@ test("a peer's RST: dead (reset), reported by Bun through close(socket, error)",
   }
 });
 
-test("a peer's FIN: end, not dead", { skip: onBun }, async () => {
+test("a peer's FIN: end, not dead", { skip: onBun }, async (t) => {
   // Half-open: the server stays open after the peer's FIN.
-  const half = recorder();
-  let pair = await openPair(half, recorder(), { allowHalfOpen: true });
+  const half = recorder(t);
+  let pair = await openPair(half, recorder(t), { allowHalfOpen: true });
   try {
     pair.client.shutdown();
     await until(() => half.ends.length > 0, 2000, "the server sees the FIN");
@@ -291,14 +312,14 @@ test("a peer's FIN: end, not dead", { skip: onBun }, async () => {
     pair.close();
   }
   // Bun's default: the server closes its side after the FIN, in order.
-  const full = recorder();
-  const peer = recorder();
+  const full = recorder(t);
+  const peer = recorder(t);
   pair = await openPair(full, peer);
   try {
     pair.client.shutdown();
     await until(() => full.transitions.length > 0, 2000, "the server closes");
     assert.equal(full.ends.length, 1);
-    assert.deepEqual(full.seen(), ["open -> closed (local-close)"]);
+    assert.deepEqual(full.seen(), ["open -> closed (peer-close)"]);
     await until(() => peer.transitions.length > 0, 2000, "the client closes");
     assert.deepEqual(peer.seen(), ["open -> closed (local-close)"]);
   } finally {
@@ -306,16 +327,16 @@ test("a peer's FIN: end, not dead", { skip: onBun }, async () => {
   }
 });
 
-test("a local close: closed", { skip: onBun }, async () => {
-  const server = recorder();
-  const client = recorder();
+test("a local close: closed", { skip: onBun }, async (t) => {
+  const server = recorder(t);
+  const client = recorder(t);
   const pair = await openPair(server, client);
   try {
     pair.server.end();
     assert.deepEqual(server.seen(), ["open -> closed (local-close)"]);
     await until(() => client.transitions.length > 0, 2000, "the client sees the close");
     assert.equal(client.ends.length, 1);
-    assert.deepEqual(client.seen(), ["open -> closed (local-close)"]);
+    assert.deepEqual(client.seen(), ["open -> closed (peer-close)"]);
   } finally {
     pair.close();
   }
@@ -323,11 +344,11 @@ test("a local close: closed", { skip: onBun }, async () => {
 
 test("a hung peer: dead (heartbeat-timeout) in time, and the socket is closed at once", {
   skip: onBun,
-}, async () => {
-  const server = recorder({
+}, async (t) => {
+  const server = recorder(t, {
     heartbeat: { interval: 300, timeout: 300, send: (socket) => void socket.write("PING\n") },
   });
-  const client = recorder();
+  const client = recorder(t);
   const serverCloses: unknown[] = [];
   const clientCloses: unknown[] = [];
   let started = 0;
@@ -361,9 +382,9 @@ test("a hung peer: dead (heartbeat-timeout) in time, and the socket is closed at
   }
 });
 
-test("a healthy pinging peer stays open over several periods", { skip: onBun }, async () => {
+test("a healthy pinging peer stays open over several periods", { skip: onBun }, async (t) => {
   let acks = 0;
-  const server = recorder({
+  const server = recorder(t, {
     heartbeat: { interval: 150, timeout: 150, send: (socket) => void socket.write("PING\n") },
   });
   const pair = await openPair({
@@ -377,7 +398,7 @@ test("a healthy pinging peer stays open over several periods", { skip: onBun }, 
       },
     },
   }, {
-    monitor: recorder().monitor,
+    monitor: recorder(t).monitor,
     hooks: {
       data: (socket, data) => void (String(data).includes("PING") && socket.write("PONG\n")),
     },
@@ -394,9 +415,9 @@ test("a healthy pinging peer stays open over several periods", { skip: onBun }, 
 
 test("writes are seen without wrapping write(): they keep an idle timeout away", {
   skip: onBun,
-}, async () => {
-  const server = recorder({ idleTimeout: 300 });
-  const pair = await openPair(server, recorder());
+}, async (t) => {
+  const server = recorder(t, { idleTimeout: 300 });
+  const pair = await openPair(server, recorder(t));
   const id = connectionId(pair.server)!;
   const writer = setInterval(() => pair.server.write("x"), 50);
   try {
@@ -418,9 +439,9 @@ test("writes are seen without wrapping write(): they keep an idle timeout away",
 
 test("close(socket, ETIMEDOUT) is a keepalive timeout; later events change nothing", {
   skip: onBun,
-}, async () => {
-  const server = recorder();
-  const pair = await openPair(server, recorder());
+}, async (t) => {
+  const server = recorder(t);
+  const pair = await openPair(server, recorder(t));
   try {
     // A second handler on the same monitor finds the socket's record: it stands for Bun's.
     const handler = liveness(server.monitor, { error() {} });
@@ -442,10 +463,10 @@ test("close(socket, ETIMEDOUT) is a keepalive timeout; later events change nothi
   }
 });
 
-test("an error after a local close produces no second transition", { skip: onBun }, async () => {
-  const server = recorder();
+test("an error after a local close produces no second transition", { skip: onBun }, async (t) => {
+  const server = recorder(t);
   const handler = { error() {} };
-  const pair = await openPair({ ...server, hooks: handler }, recorder());
+  const pair = await openPair({ ...server, hooks: handler }, recorder(t));
   try {
     pair.server.end();
     assert.deepEqual(server.seen(), ["open -> closed (local-close)"]);
@@ -458,8 +479,8 @@ test("an error after a local close produces no second transition", { skip: onBun
   }
 });
 
-test("what a handler throws is no death; Bun's own errors are", { skip: onBun }, async () => {
-  const server = recorder();
+test("what a handler throws is no death; Bun's own errors are", { skip: onBun }, async (t) => {
+  const server = recorder(t);
   const errors: unknown[] = [];
   const boom = new Error("handler bug");
   const pair = await openPair({
@@ -470,7 +491,7 @@ test("what a handler throws is no death; Bun's own errors are", { skip: onBun },
       },
       error: (_socket, error) => void errors.push(error),
     },
-  }, recorder());
+  }, recorder(t));
   try {
     pair.client.write("x");
     await until(() => errors.length > 0, 2000, "Bun calls error()");
@@ -490,9 +511,9 @@ test("what a handler throws is no death; Bun's own errors are", { skip: onBun },
 
 test("without an error handler, what a handler throws is thrown again", {
   skip: onBun,
-}, async () => {
-  const server = recorder();
-  const pair = await openPair(server, recorder());
+}, async (t) => {
+  const server = recorder(t);
+  const pair = await openPair(server, recorder(t));
   try {
     const boom = new Error("handler bug");
     const handler = liveness(server.monitor, {
@@ -508,30 +529,32 @@ test("without an error handler, what a handler throws is thrown again", {
   }
 });
 
-test("a closed monitor leaves the accept path alone", { skip: onBun }, async () => {
-  const server = recorder();
-  server.monitor.close();
+test("a closed monitor leaves the accept path alone", { skip: onBun }, async (t) => {
+  const server = recorder(t);
   const warnings: string[] = [];
   const onWarning = (warning: Error) => void warnings.push(warning.message);
   process.on("warning", onWarning);
-  let opened = false;
-  const pair = await openPair(
-    { ...server, hooks: { open: () => void (opened = true) } },
-    recorder(),
-  );
-  try {
-    assert.ok(opened, "the user's open still runs");
-    assert.equal(connectionId(pair.server), undefined);
-    assert.equal(tuningReport(pair.server), undefined);
-    await until(() => warnings.length > 0, 1000, "a process warning");
-    assert.match(warnings[0], /not watched: Cannot track a connection: the monitor is closed/);
-  } finally {
-    process.off("warning", onWarning);
-    pair.close();
-  }
+  t.after(() => process.off("warning", onWarning));
+  let opened: Socket | undefined;
+  const handler = liveness(server.monitor, { open: (socket) => void (opened = socket), data() {} });
+  // Closed once its handler exists: liveness() itself refuses a closed one (ownership_test.ts).
+  server.monitor.close();
+  const listener = bun!.listen({ hostname: "127.0.0.1", port: 0, socket: handler });
+  t.after(() => listener.stop(true));
+  const client = await bun!.connect({
+    hostname: "127.0.0.1",
+    port: listener.port,
+    socket: { data() {} },
+  });
+  t.after(() => client.terminate());
+  await until(() => opened !== undefined, 1000, "the user's open still runs");
+  assert.equal(connectionId(opened!), undefined);
+  assert.equal(tuningReport(opened!), undefined);
+  await until(() => warnings.length > 0, 1000, "a process warning");
+  assert.match(warnings[0], /not watched: Cannot track a connection: the monitor is closed/);
 });
 
-test("the handler keeps binaryType and the user's this", { skip: onBun }, async () => {
+test("the handler keeps binaryType and the user's this", { skip: onBun }, async (t) => {
   const chunks: unknown[] = [];
   const selves: unknown[] = [];
   const hooks: SocketHandler<Socket> = {
@@ -541,17 +564,19 @@ test("the handler keeps binaryType and the user's this", { skip: onBun }, async 
       selves.push(this);
     },
   };
-  const server = recorder();
-  const pair = await openPair(server, recorder());
+  const server = recorder(t);
+  const pair = await openPair(server, recorder(t));
   const wrapped = liveness(server.monitor, hooks);
+  let listener: Listener | undefined;
+  let socket: Socket | undefined;
   try {
     assert.equal(wrapped.binaryType, "uint8array");
     assert.notEqual(wrapped, hooks);
     assert.deepEqual(Object.keys(hooks), ["binaryType", "data"], "the user's object is untouched");
     wrapped.data!(pair.server, new Uint8Array([1]));
     assert.equal(selves[0], hooks);
-    const listener = bun!.listen({ hostname: "127.0.0.1", port: 0, socket: wrapped });
-    const socket = await bun!.connect({
+    listener = bun!.listen({ hostname: "127.0.0.1", port: 0, socket: wrapped });
+    socket = await bun!.connect({
       hostname: "127.0.0.1",
       port: listener.port,
       socket: { data() {} },
@@ -559,9 +584,9 @@ test("the handler keeps binaryType and the user's this", { skip: onBun }, async 
     socket.write("abc");
     await until(() => chunks.length > 1, 2000, "data arrives");
     assert.equal((chunks[1] as object).constructor, Uint8Array);
-    socket.terminate();
-    listener.stop(true);
   } finally {
+    socket?.terminate();
+    listener?.stop(true);
     pair.close();
   }
 });

@@ -1,6 +1,10 @@
 // The Deno adapter over real loopback sockets. Runs under `deno test -A`; under Node and Bun only
 // the "outside Deno" test runs and the rest skip.
-import { test } from "node:test";
+//
+// Every test closes what it opens in `finally`, so a failed assertion leaves nothing open; each
+// monitor's `onError` reports (a callback or driver that threw, which the monitor swallows) are
+// collected and must be none when the test ends.
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
@@ -48,15 +52,24 @@ async function until(condition: () => boolean, what: string, timeoutMs = 5_000):
   }
 }
 
-/** A monitor that records its transitions and the ids whose peer ended. */
-function recorder(options: MonitorOptions<WatchedConn> = {}) {
+/**
+ * A monitor that records its transitions and the ids whose peer ended. When the test ends, passed or
+ * failed, the monitor is closed and what it reported to `onError` must be nothing.
+ */
+function recorder(t: TestContext, options: MonitorOptions<WatchedConn> = {}) {
   const transitions: Transition<WatchedConn>[] = [];
   const ends: number[] = [];
+  const errors: string[] = [];
   const monitor = new LivenessMonitor<WatchedConn>({
     resolution: 10,
     ...options,
     onTransition: (t) => transitions.push(t),
     onEnd: (_, id) => ends.push(id),
+    onError: (error, callback) => errors.push(`${callback}: ${(error as Error)?.stack ?? error}`),
+  });
+  t.after(() => {
+    monitor.close();
+    assert.deepEqual(errors, [], "the monitor reported no error to onError");
   });
   const of = (conn: WatchedConn): string[] =>
     transitions.filter((t) => t.id === conn.id).map((t) => `${t.from}->${t.to} ${t.reason}`);
@@ -66,23 +79,29 @@ function recorder(options: MonitorOptions<WatchedConn> = {}) {
 /** A watched accepted conn and a watched outgoing conn, both on `monitor`. */
 async function watchedPair(monitor: LivenessMonitor<WatchedConn>, ffi?: boolean) {
   const server = listen(monitor, { hostname: HOST, port: 0, ffi });
-  const [client, accepted] = await Promise.all([
-    connect(monitor, { hostname: HOST, port: server.addr.port, ffi }),
-    server.accept(),
-  ]);
-  server.close();
-  return { client, accepted };
+  try {
+    const [client, accepted] = await Promise.all([
+      connect(monitor, { hostname: HOST, port: server.addr.port, ffi }),
+      server.accept(),
+    ]);
+    return { client, accepted };
+  } finally {
+    server.close();
+  }
 }
 
 /** A watched accepted conn whose peer is a plain Deno conn this test drives by hand. */
 async function rawPeer(monitor: LivenessMonitor<WatchedConn>) {
   const server = listen(monitor, { hostname: HOST, port: 0 });
-  const [peer, accepted] = await Promise.all([
-    deno!.connect({ hostname: HOST, port: server.addr.port }),
-    server.accept(),
-  ]);
-  server.close();
-  return { peer, accepted };
+  try {
+    const [peer, accepted] = await Promise.all([
+      deno!.connect({ hostname: HOST, port: server.addr.port }),
+      server.accept(),
+    ]);
+    return { peer, accepted };
+  } finally {
+    server.close();
+  }
 }
 
 async function readAll(conn: DenoTcpConn): Promise<string> {
@@ -138,17 +157,20 @@ test("outside Deno: every entry point says it runs only on Deno", {
   skip: deno === undefined ? false : "outside Deno only",
 }, async () => {
   const monitor = new LivenessMonitor<WatchedConn>();
-  const onlyDeno = { name: "Error", message: /runs only on Deno/ };
-  assert.throws(() => watchConn(monitor, {} as DenoTcpConn), onlyDeno);
-  assert.throws(() => listen(monitor, { port: 0 }), onlyDeno);
-  await assert.rejects(connect(monitor, { port: 1 }), onlyDeno);
-  monitor.close();
+  try {
+    const onlyDeno = { name: "Error", message: /runs only on Deno/ };
+    assert.throws(() => watchConn(monitor, {} as DenoTcpConn), onlyDeno);
+    assert.throws(() => listen(monitor, { port: 0 }), onlyDeno);
+    await assert.rejects(connect(monitor, { port: 1 }), onlyDeno);
+  } finally {
+    monitor.close();
+  }
 });
 
 test("accepted and outgoing conns are tracked, and FFI sets and reads back every control", {
   skip: withFfi,
-}, async () => {
-  const { monitor, of } = recorder({ keepalive: KEEPALIVE });
+}, async (t) => {
+  const { monitor, of } = recorder(t, { keepalive: KEEPALIVE });
   const { client, accepted } = await watchedPair(monitor);
   try {
     assert.notEqual(client.id, accepted.id);
@@ -204,8 +226,8 @@ test("accepted and outgoing conns are tracked, and FFI sets and reads back every
 
 test("ffi: false sets SO_KEEPALIVE only, says what is missing, and accepts without throwing", {
   skip: withFfi,
-}, async () => {
-  const { monitor } = recorder({ keepalive: KEEPALIVE });
+}, async (t) => {
+  const { monitor } = recorder(t, { keepalive: KEEPALIVE });
   const server = listen(monitor, { hostname: HOST, port: 0, ffi: false });
   const clients: DenoTcpConn[] = [];
   const accepted: WatchedConn[] = [];
@@ -240,11 +262,11 @@ test("ffi: false sets SO_KEEPALIVE only, says what is missing, and accepts witho
           value: undefined,
           verified: false,
           via: undefined,
-          note: "FFI is turned off (ffi: false)",
+          note: "setsockopt is off (the ffi option is false)",
         }, control);
       }
       assert.equal(report.backend, undefined);
-      assert.equal(report.unavailable, "FFI is turned off (ffi: false)");
+      assert.equal(report.unavailable, "setsockopt is off (the ffi option is false)");
       // The system's 7200 s idle, 75 s interval and 9 probes: never silent about it.
       assert.equal(report.bound.keepaliveMs, 7_875_000);
       assert.ok(report.bound.warnings.some((w) => w.includes("7200 s")), "warns of 7200 s");
@@ -308,8 +330,8 @@ test("without --allow-ffi the report says Deno needs it, and keepalive itself is
 
 test("a peer's RST kills the conn with reason reset; later errors change nothing", {
   skip: withFfi,
-}, async () => {
-  const { monitor, transitions, of } = recorder();
+}, async (t) => {
+  const { monitor, transitions, of } = recorder(t);
   const { peer, accepted } = await rawPeer(monitor);
   try {
     const reading = accepted.read(new Uint8Array(64));
@@ -330,10 +352,10 @@ test("a peer's RST kills the conn with reason reset; later errors change nothing
   }
 });
 
-test("a peer's FIN is an end, not a death; closing then is a local close", {
+test("a peer's FIN is an end, not a death; the close after it is the peer's", {
   skip: onDeno,
-}, async () => {
-  const { monitor, ends, of } = recorder();
+}, async (t) => {
+  const { monitor, ends, of } = recorder(t);
   const { peer, accepted } = await rawPeer(monitor);
   try {
     await peer.closeWrite();
@@ -344,7 +366,7 @@ test("a peer's FIN is an end, not a death; closing then is a local close", {
     await accepted.write(PONG); // the other direction still works after a half-close
     accepted.close();
     assert.equal(await readAll(peer), "PONG\n");
-    assert.deepEqual(of(accepted), ["open->closed local-close"]);
+    assert.deepEqual(of(accepted), ["open->closed peer-close"]);
   } finally {
     quietly(() => peer.close());
     monitor.close();
@@ -353,8 +375,8 @@ test("a peer's FIN is an end, not a death; closing then is a local close", {
 
 test("a local close is recorded once; the pending read fails as Deno's own does", {
   skip: onDeno,
-}, async () => {
-  const { monitor, transitions, of } = recorder();
+}, async (t) => {
+  const { monitor, transitions, of } = recorder(t);
   const { peer, accepted } = await rawPeer(monitor);
   try {
     const reading = accepted.read(new Uint8Array(64));
@@ -374,8 +396,8 @@ test("a local close is recorded once; the pending read fails as Deno's own does"
 
 test("a hung peer dies of heartbeat-timeout in time, and the adapter really closes it", {
   skip: onDeno,
-}, async () => {
-  const { monitor, transitions, of } = recorder({
+}, async (t) => {
+  const { monitor, transitions, of } = recorder(t, {
     heartbeat: {
       interval: "300ms",
       timeout: "300ms",
@@ -407,8 +429,8 @@ test("a hung peer dies of heartbeat-timeout in time, and the adapter really clos
 
 test("a healthy peer that answers pings stays open over several periods", {
   skip: onDeno,
-}, async () => {
-  const { monitor, of } = recorder({
+}, async (t) => {
+  const { monitor, of } = recorder(t, {
     heartbeat: {
       interval: "200ms",
       timeout: "200ms",
@@ -441,8 +463,8 @@ test("a healthy peer that answers pings stays open over several periods", {
 
 test("readable and writable streams are observed like read() and write()", {
   skip: onDeno,
-}, async () => {
-  const { monitor, ends, of } = recorder({ idle: "100ms" });
+}, async (t) => {
+  const { monitor, ends, of } = recorder(t, { idle: "100ms" });
   const { client, accepted } = await watchedPair(monitor);
   try {
     const reader = accepted.readable.getReader();
@@ -458,7 +480,7 @@ test("readable and writable streams are observed like read() and write()", {
     assert.equal(of(client).at(-1), "idle->closed local-close");
     assert.equal((await reader.read()).done, true);
     assert.deepEqual(ends, [accepted.id]);
-    assert.equal(of(accepted).at(-1), "open->closed local-close", "closed at EOF, as Deno's is");
+    assert.equal(of(accepted).at(-1), "open->closed peer-close", "closed at EOF, as Deno's is");
   } finally {
     client[Symbol.dispose]();
     accepted[Symbol.dispose]();
@@ -466,18 +488,16 @@ test("readable and writable streams are observed like read() and write()", {
   }
 });
 
-test("bad arguments are TypeErrors naming the argument", { skip: onDeno }, async () => {
-  const { monitor } = recorder();
+test("bad arguments are TypeErrors naming the argument", { skip: onDeno }, async (t) => {
+  const { monitor } = recorder(t);
   const { peer, accepted } = await rawPeer(monitor);
   try {
     const bad = (pattern: RegExp) => ({ name: "TypeError", message: pattern });
     const notMonitor = {} as LivenessMonitor<WatchedConn>;
     assert.throws(() => watchConn(notMonitor, peer), bad(/^Argument "monitor" must be/));
     assert.throws(() => watchConn(monitor, {} as DenoTcpConn), bad(/^Argument "conn" must be/));
-    assert.throws(
-      () => watchConn(monitor, accepted as unknown as DenoTcpConn),
-      bad(/^Argument "conn" must be a Deno.TcpConn/),
-    );
+    // Its own WatchedConn is the conn it watches already: the same one back (tests/ownership_test.ts).
+    assert.equal(watchConn(monitor, accepted), accepted);
     assert.throws(
       () => watchConn(monitor, peer, { ffi: "yes" as unknown as boolean }),
       bad(/^Option "ffi" must be a boolean/),
@@ -498,21 +518,28 @@ test("bad arguments are TypeErrors naming the argument", { skip: onDeno }, async
   }
 });
 
-test("a listener iterates watched conns and ends when closed", { skip: onDeno }, async () => {
-  const { monitor } = recorder();
+test("a listener iterates watched conns and ends when closed", { skip: onDeno }, async (t) => {
+  const { monitor } = recorder(t);
   const server: WatchedListener = listen(monitor, { hostname: HOST, port: 0 });
-  const peers = await Promise.all(
-    [1, 2].map(() => deno!.connect({ hostname: HOST, port: server.addr.port })),
-  );
+  const peers: DenoTcpConn[] = [];
   const seen: WatchedConn[] = [];
-  for await (const conn of server) {
-    seen.push(conn);
-    if (seen.length === 2) break;
+  try {
+    peers.push(
+      ...await Promise.all(
+        [1, 2].map(() => deno!.connect({ hostname: HOST, port: server.addr.port })),
+      ),
+    );
+    for await (const conn of server) {
+      seen.push(conn);
+      if (seen.length === 2) break;
+    }
+    assert.equal(monitor.size, 2);
+    server[Symbol.dispose]();
+    await assert.rejects(server.accept());
+  } finally {
+    quietly(() => server.close());
+    for (const conn of seen) quietly(() => conn.close());
+    for (const peer of peers) quietly(() => peer.close());
+    monitor.close();
   }
-  assert.equal(monitor.size, 2);
-  server[Symbol.dispose]();
-  await assert.rejects(server.accept());
-  for (const conn of seen) conn.close();
-  for (const peer of peers) peer.close();
-  monitor.close();
 });

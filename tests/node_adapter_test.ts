@@ -1,6 +1,12 @@
 // The Node adapter over real loopback sockets. Runs under `node --test`; Deno and Bun skip it (their
-// adapters have their own tests). Linux with koffi for the setsockopt parts.
-import { test } from "node:test";
+// adapters have their own tests). Linux with koffi for the setsockopt parts: a machine without koffi
+// skips them, except in CI, where they must run (tests/_skip.ts).
+//
+// Every test hands what it opens to `cleanup(t)`, which closes it when the test ends, passed or
+// failed: a failed assertion must not leave a server open that keeps the runner waiting. What the
+// monitor reports to `onError` (a callback or driver that threw, which the monitor swallows) is
+// collected and must be empty when the test ends.
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { type AddressInfo, createServer, type Server, Socket } from "node:net";
@@ -17,15 +23,60 @@ import {
 import { platformOptions, type SupportedOption } from "../src/_platform.ts";
 import { connect, connectionId, tuningReport, watchServer, watchSocket } from "../adapters/node.ts";
 import { loadNodeBackend, nodeSocketFd } from "../adapters/_ffi_node.ts";
+import { mustRun } from "./_skip.ts";
 
 const onNode = !("Deno" in globalThis) && process.versions.bun === undefined;
 const nodeOnly = onNode ? false : "Node only: Deno and Bun have their own adapters";
 const backend = onNode ? loadNodeBackend() : { ok: false as const, reason: "not Node" };
-const ffiOnly = nodeOnly || (backend.ok ? false : `setsockopt unavailable: ${backend.reason}`);
+// Without koffi these skip; CI must have it, so there they run and fail on `requireBackend()`.
+const ffiOnly = nodeOnly ||
+  mustRun(backend.ok ? false : `setsockopt unavailable: ${backend.reason}`);
 // Node ≥ 24.19 sets interval and count itself; older Node leaves them to setsockopt.
 const nodeSetsAll = Socket.prototype.setKeepAlive.length >= 4;
 
 const KEEPALIVE = { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" };
+
+/** Fails the test when the setsockopt backend did not load (in CI, where FFI tests must run). */
+function requireBackend(): void {
+  assert.ok(backend.ok, `setsockopt unavailable: ${backend.ok ? "" : backend.reason}`);
+}
+
+type Defer = (close: () => unknown) => void;
+
+/**
+ * What a test opens, closed when it ends, passed or failed, last opened first: the returned
+ * function takes each closer. A closer that throws fails the test after the others have run.
+ */
+function cleanup(t: TestContext): Defer {
+  const closers: (() => unknown)[] = [];
+  t.after(async () => {
+    const errors: unknown[] = [];
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw errors[0];
+  });
+  return (close) => void closers.push(close);
+}
+
+/** A server whose connections and listening socket the test's cleanup closes. */
+function openServer(defer: Defer, options: { allowHalfOpen?: boolean } = {}): Server {
+  const server = createServer(options);
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  defer(async () => {
+    for (const socket of sockets) socket.destroy();
+    if (server.listening) await new Promise((resolve) => server.close(resolve));
+  });
+  return server;
+}
 
 /** Keepalive controls as the kernel holds them, read independently of the adapter. */
 function kernelKeepalive(socket: Socket): Record<string, number> {
@@ -45,17 +96,30 @@ function kernelKeepalive(socket: Socket): Record<string, number> {
   };
 }
 
-/** A monitor whose transitions and ends are recorded and can be awaited. */
+/**
+ * A monitor whose transitions and ends are recorded and can be awaited, and whose `onError` reports
+ * are collected: the monitor swallows what a callback throws (an `assert.fail` there would fail
+ * nothing), so the test's cleanup closes the monitor and then asserts that none came.
+ */
 class Recorder {
   readonly transitions: Transition<Socket>[] = [];
   readonly ends: ConnectionId[] = [];
+  /** `callback: error` for each report to onError. */
+  readonly errors: string[] = [];
   readonly monitor: LivenessMonitor<Socket>;
   #wake = new Set<() => void>();
 
-  constructor(options: MonitorOptions<Socket> = {}) {
+  constructor(defer: Defer, options: MonitorOptions<Socket> = {}) {
+    // Registered first, so it runs last: after every socket the test opened is closed.
+    defer(() => {
+      this.monitor.close();
+      assert.deepEqual(this.errors, [], "the monitor reported no error to onError");
+    });
     this.monitor = new LivenessMonitor<Socket>({
       resolution: 10,
-      onError: (error) => assert.fail(error as Error),
+      onError: (error, callback) => {
+        this.errors.push(`${callback}: ${(error as Error)?.stack ?? String(error)}`);
+      },
       ...options,
       onTransition: (t) => {
         this.transitions.push(t);
@@ -101,17 +165,22 @@ interface Pair {
   close(): Promise<void>;
 }
 
-/** A loopback connection: the server's `setup` runs first, the client is a plain net.Socket. */
+/**
+ * A loopback connection: the server's `setup` runs first, the client is a plain net.Socket. All of
+ * it is closed by the test's cleanup too; `close()` closes it earlier, and may be called again.
+ */
 async function openPair(
+  defer: Defer,
   setup: (server: Server) => void,
   serverOptions: { allowHalfOpen?: boolean } = {},
 ): Promise<Pair> {
-  const server = createServer(serverOptions);
+  const server = openServer(defer, serverOptions);
   setup(server);
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const accepted = once(server, "connection");
   const client = new Socket();
+  defer(() => client.destroy());
   client.connect((server.address() as AddressInfo).port, "127.0.0.1");
   client.on("error", () => {});
   await once(client, "connect");
@@ -123,8 +192,7 @@ async function openPair(
     async close(): Promise<void> {
       client.destroy();
       socket.destroy();
-      server.close();
-      await once(server, "close");
+      if (server.listening) await new Promise((resolve) => server.close(resolve));
     },
   };
 }
@@ -139,10 +207,12 @@ function answerPings(socket: Socket): { hang(): void } {
   return { hang: () => void (hung = true) };
 }
 
-test("accepted and outgoing connections are tracked and tuned", { skip: nodeOnly }, async () => {
-  const recorder = new Recorder({ keepalive: KEEPALIVE });
+test("accepted and outgoing connections are tracked and tuned", { skip: nodeOnly }, async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer, { keepalive: KEEPALIVE });
   const { monitor } = recorder;
-  const server = createServer((socket) => socket.on("error", () => {}));
+  const server = openServer(defer);
+  server.on("connection", (socket) => socket.on("error", () => {}));
   let seenInListener: ConnectionId | undefined;
   server.on("connection", (socket) => seenInListener = connectionId(socket));
   const unwatch = watchServer(monitor, server);
@@ -155,6 +225,7 @@ test("accepted and outgoing connections are tracked and tuned", { skip: nodeOnly
     { port: (server.address() as AddressInfo).port, host: "127.0.0.1" },
     () => reportInListener = tuningReport(client),
   );
+  defer(() => client.destroy());
   client.on("error", () => {});
   assert.equal(tuningReport(client), undefined, "not tuned before it connects");
   await once(client, "connect");
@@ -169,6 +240,7 @@ test("accepted and outgoing connections are tracked and tuned", { skip: nodeOnly
   assert.equal(monitor.size, 2);
   assert.equal(watchSocket(monitor, socket), serverId, "watching again returns the same id");
   const other = new LivenessMonitor<Socket>();
+  defer(() => other.close());
   assert.throws(() => watchSocket(other, socket), {
     name: "TypeError",
     message: /"socket" is already watched by another monitor/,
@@ -182,16 +254,17 @@ test("accepted and outgoing connections are tracked and tuned", { skip: nodeOnly
   client.destroy();
   await recorder.next((t) => t.id === serverId && t.to === "closed");
   await recorder.next((t) => t.id === clientId && t.to === "closed");
-  server.close();
-  monitor.close();
 });
 
 test("with FFI the report reads back idle 2 s, interval 1 s, count 3, user timeout 3 s", {
   skip: ffiOnly,
-}, async () => {
-  const { monitor } = new Recorder({ keepalive: KEEPALIVE });
-  const pair = await openPair((server) => watchServer(monitor, server));
+}, async (t) => {
+  const defer = cleanup(t);
+  requireBackend();
+  const { monitor } = new Recorder(defer, { keepalive: KEEPALIVE });
+  const pair = await openPair(defer, (server) => watchServer(monitor, server));
   const client = connect(monitor, { port: pair.client.remotePort!, host: "127.0.0.1" });
+  defer(() => client.destroy());
   await once(client, "connect");
   for (const socket of [pair.accepted, client]) {
     const report = tuningReport(socket)!;
@@ -219,16 +292,14 @@ test("with FFI the report reads back idle 2 s, interval 1 s, count 3, user timeo
     });
     assert.equal(report.bound.idleMs, 3000, "user timeout 3 s cuts keepalive's 5 s short");
   }
-  client.destroy();
-  await pair.close();
-  monitor.close();
 });
 
 test("with ffi: false the report says what Node's own API could not set", {
   skip: nodeOnly,
-}, async () => {
-  const { monitor } = new Recorder({ keepalive: KEEPALIVE });
-  const pair = await openPair((server) => watchServer(monitor, server, { ffi: false }));
+}, async (t) => {
+  const defer = cleanup(t);
+  const { monitor } = new Recorder(defer, { keepalive: KEEPALIVE });
+  const pair = await openPair(defer, (server) => watchServer(monitor, server, { ffi: false }));
   const report = tuningReport(pair.accepted)!;
   const why = "setsockopt is off (the ffi option is false)";
   assert.equal(report.backend, undefined);
@@ -266,14 +337,17 @@ test("with ffi: false the report says what Node's own API could not set", {
   monitor.close();
 });
 
-test("a descriptor that is not the socket's is never tuned", { skip: ffiOnly }, async () => {
-  const { monitor } = new Recorder({ keepalive: KEEPALIVE });
-  const mine = await openPair(() => {});
-  const other = await openPair(() => {});
+test("a descriptor that is not the socket's is never tuned", { skip: ffiOnly }, async (t) => {
+  const defer = cleanup(t);
+  requireBackend();
+  const { monitor } = new Recorder(defer, { keepalive: KEEPALIVE });
+  const mine = await openPair(defer, () => {});
+  const other = await openPair(defer, () => {});
   const before = kernelKeepalive(other.accepted);
   // Make the first socket's handle report the other's descriptor.
   const handle = (mine.accepted as unknown as { _handle: object })._handle;
   Object.defineProperty(handle, "fd", { value: nodeSocketFd(other.accepted), configurable: true });
+  defer(() => delete (handle as { fd?: number }).fd);
   watchSocket(monitor, mine.accepted);
   const report = tuningReport(mine.accepted)!;
   assert.match(report.unavailable!, /^descriptor \d+ is .*, not this socket's /);
@@ -287,14 +361,17 @@ test("a descriptor that is not the socket's is never tuned", { skip: ffiOnly }, 
 
 test("an IPC socket is watched, and its report says keepalive does not apply", {
   skip: nodeOnly || (process.platform === "win32" && "Unix sockets only"),
-}, async () => {
-  const recorder = new Recorder({ keepalive: KEEPALIVE });
+}, async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer, { keepalive: KEEPALIVE });
   const path = join(tmpdir(), `liveness-${process.pid}.sock`);
-  const server = createServer((socket) => socket.end());
+  const server = openServer(defer);
+  server.on("connection", (socket) => socket.end());
   watchServer(recorder.monitor, server);
   server.listen(path);
   await once(server, "listening");
   const client = connect(recorder.monitor, { path });
+  defer(() => client.destroy());
   await once(client, "connect");
   const report = tuningReport(client)!;
   assert.equal(report.keepalive.status, "unsupported");
@@ -306,9 +383,10 @@ test("an IPC socket is watched, and its report says keepalive does not apply", {
   recorder.monitor.close();
 });
 
-test("a peer's RST makes the connection dead with reason reset", { skip: nodeOnly }, async () => {
-  const recorder = new Recorder();
-  const pair = await openPair((server) => watchServer(recorder.monitor, server));
+test("a peer's RST makes the connection dead with reason reset", { skip: nodeOnly }, async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer);
+  const pair = await openPair(defer, (server) => watchServer(recorder.monitor, server));
   pair.accepted.on("error", () => {});
   pair.accepted.resume();
   const id = connectionId(pair.accepted);
@@ -322,13 +400,14 @@ test("a peer's RST makes the connection dead with reason reset", { skip: nodeOnl
   recorder.monitor.close();
 });
 
-test("a peer's FIN is an end, not a death; closing after it is closed", {
+test("a peer's FIN is an end, not a death; the close after it is the peer's", {
   skip: nodeOnly,
-}, async () => {
-  const recorder = new Recorder({
+}, async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer, {
     heartbeat: { interval: 100, timeout: 100, send: (socket) => void socket.write("PING\n") },
   });
-  const pair = await openPair((server) => watchServer(recorder.monitor, server), {
+  const pair = await openPair(defer, (server) => watchServer(recorder.monitor, server), {
     allowHalfOpen: true,
   });
   const id = connectionId(pair.accepted)!;
@@ -344,16 +423,17 @@ test("a peer's FIN is an end, not a death; closing after it is closed", {
   pair.accepted.end();
   const closed = await recorder.next((t) => t.id === id);
   assert.equal(closed.to, "closed");
-  assert.equal(closed.reason, "local-close");
+  assert.equal(closed.reason, "peer-close", "the peer ended its side first");
   await pair.close();
   recorder.monitor.close();
 });
 
 test("a local close is closed, and an error after it changes nothing", {
   skip: nodeOnly,
-}, async () => {
-  const recorder = new Recorder();
-  const pair = await openPair((server) => watchServer(recorder.monitor, server));
+}, async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer);
+  const pair = await openPair(defer, (server) => watchServer(recorder.monitor, server));
   const id = connectionId(pair.accepted)!;
   pair.accepted.on("error", () => {});
   pair.accepted.destroy();
@@ -371,14 +451,15 @@ test("a local close is closed, and an error after it changes nothing", {
 
 test("a hung peer is dead by heartbeat timeout and its socket is destroyed", {
   skip: nodeOnly,
-}, async () => {
+}, async (t) => {
+  const defer = cleanup(t);
   const interval = 300;
   const timeout = 300;
-  const recorder = new Recorder({
+  const recorder = new Recorder(defer, {
     heartbeat: { interval, timeout, send: (socket) => void socket.write("PING\n") },
   });
   let lastAck = 0;
-  const pair = await openPair((server) => {
+  const pair = await openPair(defer, (server) => {
     watchServer(recorder.monitor, server);
     server.on("connection", (socket) => {
       // No 'error' listener on purpose: the adapter must destroy without emitting one.
@@ -412,12 +493,13 @@ test("a hung peer is dead by heartbeat timeout and its socket is destroyed", {
   recorder.monitor.close();
 });
 
-test("a healthy peer that answers pings stays open", { skip: nodeOnly }, async () => {
-  const recorder = new Recorder({
+test("a healthy peer that answers pings stays open", { skip: nodeOnly }, async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer, {
     heartbeat: { interval: 150, timeout: 150, send: (socket) => void socket.write("PING\n") },
   });
   let acks = 0;
-  const pair = await openPair((server) => {
+  const pair = await openPair(defer, (server) => {
     watchServer(recorder.monitor, server);
     server.on("connection", (socket) => {
       socket.on("data", (data: Buffer) => {
@@ -439,13 +521,18 @@ test("a healthy peer that answers pings stays open", { skip: nodeOnly }, async (
 
 test("bytes the user has not read keep a connection alive; silence kills it", {
   skip: nodeOnly,
-}, async () => {
+}, async (t) => {
+  const defer = cleanup(t);
   const idleTimeout = 300;
-  const recorder = new Recorder({ idleTimeout });
+  const recorder = new Recorder(defer, { idleTimeout });
   // The server never reads nor listens for errors: Node still pushes what arrives into the buffer.
-  const pair = await openPair((server) => watchServer(recorder.monitor, server, { ffi: false }));
+  const pair = await openPair(
+    defer,
+    (server) => watchServer(recorder.monitor, server, { ffi: false }),
+  );
   const id = connectionId(pair.accepted)!;
   const writer = setInterval(() => pair.client.write("x"), 50);
+  defer(() => clearInterval(writer));
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   clearInterval(writer);
   const quietSince = performance.now();
@@ -464,9 +551,10 @@ test("bytes the user has not read keep a connection alive; silence kills it", {
   recorder.monitor.close();
 });
 
-test("an idle connection is open again when bytes arrive", { skip: nodeOnly }, async () => {
-  const recorder = new Recorder({ idle: 200 });
-  const pair = await openPair((server) => watchServer(recorder.monitor, server));
+test("an idle connection is open again when bytes arrive", { skip: nodeOnly }, async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer, { idle: 200 });
+  const pair = await openPair(defer, (server) => watchServer(recorder.monitor, server));
   const id = connectionId(pair.accepted)!;
   await recorder.next((t) => t.id === id && t.to === "idle", 1_000);
   const wrote = performance.now();
@@ -480,12 +568,14 @@ test("an idle connection is open again when bytes arrive", { skip: nodeOnly }, a
   recorder.monitor.close();
 });
 
-test("bytes written count as activity too", { skip: nodeOnly }, async () => {
-  const recorder = new Recorder({ idleTimeout: 300 });
-  const pair = await openPair((server) => watchServer(recorder.monitor, server));
+test("bytes written count as activity too", { skip: nodeOnly }, async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer, { idleTimeout: 300 });
+  const pair = await openPair(defer, (server) => watchServer(recorder.monitor, server));
   const id = connectionId(pair.accepted)!;
   pair.client.resume();
   const writer = setInterval(() => pair.accepted.write("x"), 50);
+  defer(() => clearInterval(writer));
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   clearInterval(writer);
   assert.equal(recorder.monitor.state(id), "open", recorder.describe());
@@ -495,28 +585,36 @@ test("bytes written count as activity too", { skip: nodeOnly }, async () => {
 
 test("the accept path never throws: without FFI, and after the monitor is closed", {
   skip: nodeOnly,
-}, async () => {
-  const { monitor } = new Recorder({ keepalive: KEEPALIVE });
+}, async (t) => {
+  const defer = cleanup(t);
+  const { monitor } = new Recorder(defer, { keepalive: KEEPALIVE });
   const warnings: string[] = [];
   const onWarning = (warning: Error): void => void warnings.push(warning.message);
   process.on("warning", onWarning);
-  const first = await openPair((server) => watchServer(monitor, server, { ffi: false }));
+  defer(() => process.off("warning", onWarning));
+  const first = await openPair(defer, (server) => watchServer(monitor, server, { ffi: false }));
   assert.ok(tuningReport(first.accepted) !== undefined);
-  monitor.close();
-  const second = await openPair((server) => watchServer(monitor, server, { ffi: false }));
+  // Watched while the monitor was open (a closed one is refused at once), accepting once closed.
+  const second = await openPair(defer, (server) => {
+    watchServer(monitor, server, { ffi: false });
+    monitor.close();
+  });
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(connectionId(second.accepted), undefined);
   assert.deepEqual(warnings, [
-    "An accepted connection is not watched: Cannot track a connection: the monitor is closed",
+    "A connection is not watched: Cannot track a connection: the monitor is closed",
   ]);
   process.off("warning", onWarning);
   await first.close();
   await second.close();
 });
 
-test("bad arguments are TypeErrors naming the argument", { skip: nodeOnly }, () => {
+test("bad arguments are TypeErrors naming the argument", { skip: nodeOnly }, (t) => {
+  const defer = cleanup(t);
   const monitor = new LivenessMonitor<Socket>();
+  defer(() => monitor.close());
   const socket = new Socket();
+  defer(() => socket.destroy());
   const bad = (fn: () => unknown, name: string): void =>
     void assert.throws(fn, { name: "TypeError", message: new RegExp(`"${name}"`) });
   const any = (value: unknown) => value as never;
@@ -536,4 +634,34 @@ test("bad arguments are TypeErrors naming the argument", { skip: nodeOnly }, () 
   bad(() => watchSocket(monitor, socket), "socket");
   assert.equal(monitor.size, 0);
   monitor.close();
+});
+
+test("connect(): connecting until established, then open; a refused connect never was open", {
+  skip: nodeOnly,
+}, async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer);
+  const server = createServer((socket) => socket.end());
+  defer(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  const client = connect(recorder.monitor, { host: "127.0.0.1", port });
+  defer(() => client.destroy());
+  assert.equal(recorder.monitor.state(connectionId(client)!), "connecting");
+  const opened = await recorder.next((t) => t.context === client);
+  assert.deepEqual([opened.from, opened.to, opened.reason], ["connecting", "open", "connected"]);
+  assert.equal(tuningReport(client)?.keepalive.status, "applied");
+  // A port nobody listens on: refused before it was ever open.
+  const closedPort = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const refused = connect(recorder.monitor, { host: "127.0.0.1", port: closedPort });
+  refused.on("error", () => {});
+  const death = await recorder.next((t) => t.context === refused);
+  assert.deepEqual([death.from, death.to, death.reason], ["connecting", "dead", "refused"]);
+  assert.equal(recorder.monitor.stats().deaths.refused, 1);
 });

@@ -1,8 +1,13 @@
 // The Bun benchmark server (protocol in _server.ts): Bun.listen with one handler, wrapped in the
-// adapter's liveness() when tracked.
+// adapter's watchHandler() when tracked.
 //
 //   bun scripts/bench/_server_bun.ts '{"mode":"tracked","kind":"echo"}'
-import { type BunSocket, liveness, type SocketHandler, tuningReport } from "../../adapters/bun.ts";
+import {
+  type BunSocket,
+  type SocketHandler,
+  tuningReport,
+  watchHandler,
+} from "../../adapters/bun.ts";
 import { loadBunBackend } from "../../adapters/_ffi_bun.ts";
 import { countCalls, ONE, readConfig, serve, stats, trackedMonitor } from "./_server.ts";
 
@@ -44,7 +49,7 @@ const server = bun.listen({
   port: 0,
   socket: monitor === undefined
     ? handler
-    : liveness(monitor, handler, { ffi: config.mode === "tracked" }),
+    : watchHandler(monitor, handler, { ffi: config.mode === "tracked" }),
 });
 serve(server.port, "bun", bun.version, () => {
   server.stop(true);
