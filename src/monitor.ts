@@ -9,7 +9,7 @@ import type { Clock } from "./clock.ts";
 import type { Duration } from "./duration.ts";
 import { classifyError, DEATH_REASONS, type DeathReason } from "./errors.ts";
 import { type KeepaliveSettings, type KeepaliveSpec, msSpec } from "./keepalive.ts";
-import { phi, phiCrossing } from "./phi.ts";
+import { grown, Suspicion } from "./_suspicion.ts";
 import type { MonitorStats } from "./stats.ts";
 import { type Config, parseOptions } from "./_options.ts";
 import { Buckets, DETECT_BOUNDS, RTT_BOUNDS } from "./_histogram.ts";
@@ -482,13 +482,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #ageDue = new Float64Array(0); // max age: tick at which the connection is too old (any size)
   #drainAt = new Uint32Array(0); // max idle / age: tick at which winding down began
   #drainWhy = new Uint8Array(0); // 1 = max-idle, 2 = max-age
-  #beatMs = new Float64Array(0); // suspicion: clock time of the last arrival
-  #sum = new Float64Array(0); // suspicion: sum of the samples
-  #sumSq = new Float64Array(0); // suspicion: sum of their squares
-  #samples = new Float32Array(0); // suspicion: maxSamples per slot, a ring
-  #sampleCount = new Uint16Array(0);
-  #sampleHead = new Uint16Array(0);
-  #suspectAt = new Float64Array(0); // suspicion: tick at which φ passes the threshold (any size)
+  #suspicion: Suspicion | undefined; // φ's samples and deadlines, when configured
   #peerPingAt = new Uint32Array(0); // enforcement: tick of the peer's last ping
   #strikes = new Uint8Array(0);
   #drivers: (Driver<C> | undefined)[] = [undefined]; // the shared table, by index
@@ -547,6 +541,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       cfg.idleTimeout > 0 || cfg.maxIdle > 0 || cfg.maxAge > 0 || cfg.ping > 0 ||
       cfg.phi !== undefined || cfg.enforcement !== undefined || cfg.kernelIdle > 0;
     this.#soonest = soonestDeadline(cfg);
+    this.#suspicion = cfg.phi === undefined ? undefined : new Suspicion(cfg.phi);
     this.#origin = this.#clock.now();
     this.#grow(cfg.capacity);
     this.#signal = cfg.signal;
@@ -821,14 +816,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     if (cfg.maxAge > 0) {
       this.#ageDue[slot] = tick + this.#jittered(cfg.maxAge, cfg.maxAgeJitter) + 1;
     }
-    if (cfg.phi !== undefined) {
-      this.#sampleCount[slot] = 0;
-      this.#sampleHead[slot] = 0;
-      this.#sum[slot] = 0;
-      this.#sumSq[slot] = 0;
-      this.#beatMs[slot] = this.#clock.now();
-      this.#planSuspicion(slot);
-    }
+    this.#suspicion?.reset(slot, this.#clock.now(), tick, this.resolution);
     if (cfg.enforcement !== undefined) {
       this.#strikes[slot] = 0;
       this.#peerPingAt[slot] = tick - cfg.enforcement.minInterval - 1;
@@ -870,7 +858,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
     this.#lastIn[slot] = this.#tick;
     this.#flags[slot] &= ~SENT_LAST;
-    if (this.#cfg.phi !== undefined) this.#arrival(slot);
+    this.#suspicion?.arrival(slot, this.#clock.now(), this.#tick, this.resolution);
     this.#wake(slot, true);
   }
 
@@ -882,7 +870,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   beat(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
-    if (this.#cfg.phi !== undefined) this.#arrival(slot);
+    this.#suspicion?.arrival(slot, this.#clock.now(), this.#tick, this.resolution);
     this.received(id);
   }
 
@@ -1054,11 +1042,10 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
    */
   phi(id: ConnectionId): number | undefined {
     const slot = id & SLOT_MASK;
-    const settings = this.#cfg.phi;
-    if (settings === undefined || !this.#owns(slot, id)) return undefined;
+    const suspicion = this.#suspicion;
+    if (suspicion === undefined || !this.#owns(slot, id)) return undefined;
     if (this.#state[slot] === FREE) return undefined;
-    const [mean, sd] = this.#distribution(slot);
-    return phi(this.#clock.now() - this.#beatMs[slot], mean, sd);
+    return suspicion.phiAt(slot, this.#clock.now());
   }
 
   /**
@@ -1360,8 +1347,9 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
         } else if (interval < wait) wait = interval;
       } else if (left < wait) wait = left;
     }
-    if (cfg.phi !== undefined && this.#state[slot] !== SUSPECT) {
-      const left = this.#suspectAt[slot] - tick;
+    const suspicion = this.#suspicion;
+    if (suspicion !== undefined && this.#state[slot] !== SUSPECT) {
+      const left = suspicion.ticksLeft(slot, tick);
       if (left <= 0) {
         this.#transition(slot, SUSPECT, "suspected");
         if (this.#state[slot] >= DEAD) return NEVER;
@@ -1512,8 +1500,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     }
     if (state === SUSPECT) {
       // Traffic is proof of life: φ starts again from now (the silence was no normal interval).
-      this.#beatMs[slot] = this.#clock.now();
-      this.#planSuspicion(slot);
+      this.#suspicion!.restart(slot, this.#clock.now(), this.#tick, this.resolution);
     }
     // A slot off the wheel (everything was NEVER) may have a deadline again: hold it through the
     // transition's callbacks, then settle it. One on the wheel is already held.
@@ -1522,67 +1509,6 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     else if (state === IDLE || state === SUSPECT) this.#transition(slot, OPEN, "activity");
     else if (state === CONNECTING) this.#transition(slot, OPEN, "connected"); // data proves it
     if (held) this.#settle(slot);
-  }
-
-  // ---- suspicion ----
-
-  /** Records an arrival: the interval since the previous one becomes a sample. */
-  #arrival(slot: number): void {
-    const settings = this.#cfg.phi!;
-    const now = this.#clock.now();
-    const interval = now - this.#beatMs[slot];
-    this.#beatMs[slot] = now;
-    const max = settings.maxSamples;
-    const head = this.#sampleHead[slot];
-    const count = this.#sampleCount[slot];
-    let at: number;
-    if (count === max) {
-      // The ring is full: the oldest sample makes room.
-      at = slot * max + head;
-      const old = this.#samples[at];
-      this.#sum[slot] -= old;
-      this.#sumSq[slot] -= old * old;
-      this.#sampleHead[slot] = (head + 1) % max;
-    } else {
-      at = slot * max + (head + count) % max;
-      this.#sampleCount[slot] = count + 1;
-    }
-    this.#samples[at] = interval;
-    const stored = this.#samples[at]; // as rounded to 32 bits, so removing it later is exact
-    this.#sum[slot] += stored;
-    this.#sumSq[slot] += stored * stored;
-    this.#planSuspicion(slot);
-  }
-
-  /** Mean (plus acceptable pause) and standard deviation (at least the minimum) of the samples. */
-  #distribution(slot: number): [number, number] {
-    const settings = this.#cfg.phi!;
-    const count = this.#sampleCount[slot];
-    let mean: number;
-    let variance: number;
-    if (count === 0) {
-      // Akka's bootstrap: the first estimate, with a quarter of it as standard deviation.
-      mean = settings.firstEstimateMs;
-      variance = (mean / 4) ** 2;
-    } else {
-      mean = this.#sum[slot] / count;
-      variance = Math.max(0, this.#sumSq[slot] / count - mean * mean);
-    }
-    return [
-      mean + settings.acceptablePauseMs,
-      Math.max(Math.sqrt(variance), settings.minStdDeviationMs),
-    ];
-  }
-
-  /** The tick at which φ passes the threshold, if nothing arrives before. */
-  #planSuspicion(slot: number): void {
-    const settings = this.#cfg.phi!;
-    const [mean, sd] = this.#distribution(slot);
-    const crossing = phiCrossing(settings.threshold, mean, sd);
-    const at = this.#beatMs[slot] + crossing;
-    // A double: a crossing years away (a huge acceptable pause) stays exact instead of wrapping.
-    this.#suspectAt[slot] = this.#tick +
-      Math.max(1, Math.ceil((at - this.#clock.now()) / this.resolution));
   }
 
   // ---- transitions ----
@@ -1781,16 +1707,8 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
 
   #grow(capacity: number): void {
     const cfg = this.#cfg;
-    const grow = <
-      T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float32Array | Float64Array,
-    >(
-      array: T,
-      per = 1,
-    ): T => {
-      const bigger = new (array.constructor as new (length: number) => T)(capacity * per);
-      bigger.set(array);
-      return bigger;
-    };
+    const grow = <T extends Parameters<typeof grown>[0]>(array: T, per = 1): T =>
+      grown(array, capacity, per);
     this.#state = grow(this.#state);
     this.#flags = grow(this.#flags);
     this.#gen = grow(this.#gen);
@@ -1811,15 +1729,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       this.#drainAt = grow(this.#drainAt);
       this.#drainWhy = grow(this.#drainWhy);
     }
-    if (cfg.phi !== undefined) {
-      this.#beatMs = grow(this.#beatMs);
-      this.#sum = grow(this.#sum);
-      this.#sumSq = grow(this.#sumSq);
-      this.#samples = grow(this.#samples, cfg.phi.maxSamples);
-      this.#sampleCount = grow(this.#sampleCount);
-      this.#sampleHead = grow(this.#sampleHead);
-      this.#suspectAt = grow(this.#suspectAt);
-    }
+    this.#suspicion?.grow(capacity);
     if (cfg.enforcement !== undefined) {
       this.#peerPingAt = grow(this.#peerPingAt);
       this.#strikes = grow(this.#strikes);

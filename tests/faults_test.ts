@@ -522,7 +522,7 @@ test("node adapter: 'error' and 'end' after 'close' change nothing", { skip: onl
   socket.emit("error", ECONNRESET);
   socket.emit("end");
   socket.emit("close", true);
-  assert.deepEqual(seen, ["open->closed:local-close"]);
+  assert.deepEqual(seen, ["connecting->closed:local-close"], "it never connected");
   assert.equal(monitor.size, 0);
   socket.destroy();
   monitor.close();
@@ -640,19 +640,22 @@ test(`${runtime}: sockets destroyed by the user mid-flight end once, with nothin
     // Destroyed in the user's 'connection' listener, after the adapter tuned it: closed, both ends.
     assert.equal(cases.get("destroyed-on-accept")!.tuned, "applied");
     assert.deepEqual(transitions("destroyed-on-accept"), [
+      "connecting->open:connected", // the client's connect()
       "open->closed:local-close",
       "open->closed:peer-close", // the client's end: the server's FIN came first
     ]);
     // Destroyed in onTransition before the adapter's own destroy: one death, once.
     assert.deepEqual(transitions("destroyed-in-onTransition"), [
+      "connecting->open:connected",
       "open->closed:local-close",
       "open->dead:reset",
     ]);
-    // Destroyed before it connected: never tuned, closed.
-    assert.deepEqual(transitions("destroyed-before-connect"), ["open->closed:local-close"]);
+    // Destroyed before it connected: never tuned, closed while connecting.
+    assert.deepEqual(transitions("destroyed-before-connect"), ["connecting->closed:local-close"]);
     assert.equal(cases.get("destroyed-before-connect")!.report, null);
     // The heartbeat's send destroys the socket: probing, then closed.
     assert.deepEqual(transitions("destroyed-in-heartbeat-send"), [
+      "connecting->open:connected",
       "open->probing:ping-sent",
       "open->probing:ping-sent",
       "probing->closed:local-close",
