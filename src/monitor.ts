@@ -10,6 +10,9 @@ import type { Duration } from "./duration.ts";
 import { classifyError, DEATH_REASONS, type DeathReason } from "./errors.ts";
 import { type KeepaliveSettings, type KeepaliveSpec, msSpec } from "./keepalive.ts";
 import { grown, Suspicion } from "./_suspicion.ts";
+import { DriverTable, NO_DRIVER } from "./_drivers.ts";
+import { TimingWheel, WHEEL_SIZE } from "./_wheel.ts";
+import { Notice, Notices } from "./_notices.ts";
 import type { MonitorStats } from "./stats.ts";
 import { type Config, parseOptions } from "./_options.ts";
 import { Buckets, DETECT_BOUNDS, RTT_BOUNDS } from "./_histogram.ts";
@@ -371,21 +374,9 @@ const SLOT_SPACE = 2 ** SLOT_BITS;
 // adapter's destroy) can never reach a later connection. The cost: one slot (about 30 bytes) per
 // 65,535 connections tracked.
 const MAX_GEN = 65_535;
-// Drivers: index 0 is none, 1 to 254 a shared table with use counts, OWN_DRIVER one kept per slot.
-const OWN_DRIVER = 255;
-// Kinds of notices (see #tell).
-const TELL_TRANSITION = 0;
-const TELL_IDLE = 1;
-const TELL_END = 2;
-const TELL_DRAIN = 3;
-const TELL_TOO_MANY_PINGS = 4;
-const TELL_DESTROY = 5;
-const TELL_WARNING = 6;
 const MAX_WARNINGS = 64;
 // The longest a timer callback works before it yields to the event loop (see #visitList).
 const SLICE_MS = 1;
-const WHEEL_SIZE = 1024;
-const WHEEL_MASK = WHEEL_SIZE - 1;
 const NEVER = 0xffffffff;
 const REASON_INDEX = Object.fromEntries(
   DEATH_REASONS.map((reason, index) => [reason, index]),
@@ -462,8 +453,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #onError: (error: unknown, callback: string) => void;
   #signal: AbortSignal | undefined;
   #warned = new Set<string>();
-  #telling = false; // a notice is being delivered: later ones wait in #outbox
-  #outbox: unknown[] = []; // notices, 5 entries each: kind, then its arguments
+  #notices: Notices;
 
   // The store: one entry per slot. Optional features get arrays only when configured.
   #capacity = 0;
@@ -485,18 +475,13 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #suspicion: Suspicion | undefined; // φ's samples and deadlines, when configured
   #peerPingAt = new Uint32Array(0); // enforcement: tick of the peer's last ping
   #strikes = new Uint8Array(0);
-  #drivers: (Driver<C> | undefined)[] = [undefined]; // the shared table, by index
-  #driverUses: number[] = [0]; // connections per table entry; an entry is released at 0
-  #driverIndex = new Map<Driver<C>, number>();
-  #freeDrivers: number[] = [];
-  #ownDrivers: Map<number, Driver<C>> | undefined; // slot -> driver, once the table is full
+  #drivers = new DriverTable<C>(); // #driverOf holds each slot's byte in it
 
   #freeHead = -1;
   #fresh = 0; // slots below this have been used
   #live = 0;
   #inWheel = 0;
-  #wheel = new Int32Array(WHEEL_SIZE).fill(-1); // bucket heads
-  #tails = new Int32Array(WHEEL_SIZE); // bucket tails, so a bucket runs in the order it was filled
+  #wheel = new TimingWheel();
 
   // Statistics.
   #stateCount = new Float64Array(8);
@@ -542,6 +527,12 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       cfg.phi !== undefined || cfg.enforcement !== undefined || cfg.kernelIdle > 0;
     this.#soonest = soonestDeadline(cfg);
     this.#suspicion = cfg.phi === undefined ? undefined : new Suspicion(cfg.phi);
+    this.#notices = new Notices(cfg, {
+      closed: () => this.#closed,
+      listened: (type) => this.listened(type),
+      dispatch: (event) => this.dispatchEvent(event),
+      report: (error, callback) => this.#report(error, callback),
+    });
     this.#origin = this.#clock.now();
     this.#grow(cfg.capacity);
     this.#signal = cfg.signal;
@@ -720,7 +711,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       console.warn(`socket-liveness: ${text}`);
       return;
     }
-    this.#tell(TELL_WARNING, text, undefined, undefined, undefined);
+    this.#notices.tell(Notice.Warning, text);
   }
 
   /** Whether {@linkcode LivenessMonitor.close} was called: a closed monitor tracks nothing more. */
@@ -768,7 +759,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       slot = this.#fresh++;
       this.#gen[slot] = 1;
     }
-    this.#driverOf[slot] = driver === undefined ? 0 : this.#useDriver(driver, slot);
+    this.#driverOf[slot] = driver === undefined ? NO_DRIVER : this.#drivers.use(driver, slot);
     const state = connecting ? CONNECTING : OPEN;
     this.#state[slot] = state;
     this.#flags[slot] = 0;
@@ -903,7 +894,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.received(id);
     // Last, so that whatever the callback does (close, track) no work on this slot follows it.
     if (!allowed && this.#owns(slot, id) && this.#state[slot] < DEAD) {
-      this.#tell(TELL_TOO_MANY_PINGS, this.#contexts[slot], id, undefined, undefined);
+      this.#notices.tell(Notice.TooManyPings, this.#contexts[slot], id);
     }
     return allowed;
   }
@@ -948,7 +939,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     // No new ping after the peer's FIN: no answer could come. A ping already out must still be
     // answered in time (a peer that half-closes then goes silent is dead by heartbeat timeout).
     this.#flags[slot] |= (this.#flags[slot] & LOCAL_END) === 0 ? ENDED | PEER_FIRST : ENDED;
-    this.#tell(TELL_END, this.#contexts[slot], id, undefined, undefined);
+    this.#notices.tell(Notice.End, this.#contexts[slot], id);
   }
 
   /**
@@ -1105,16 +1096,12 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     // Every slot reads as ended: whatever a callback was in the middle of stops at its next check.
     this.#state.fill(CLOSED);
     this.#contexts = [];
-    this.#drivers = [undefined];
-    this.#driverUses = [0];
-    this.#driverIndex.clear();
-    this.#freeDrivers = [];
-    this.#ownDrivers = undefined;
+    this.#drivers = new DriverTable();
     this.#live = 0;
     this.#inWheel = 0;
-    this.#wheel.fill(-1);
+    this.#wheel.clear();
     this.#stateCount.fill(0);
-    this.#outbox = [];
+    this.#notices.clear();
     this.#resume = -1;
     if (this.listened("close")) this.dispatchEvent(new LivenessEvent("close", undefined));
   }
@@ -1146,17 +1133,6 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     return Math.max(1, Math.round(ticks + spread));
   }
 
-  /** Links a held slot into the bucket `wait` ticks ahead (at most one lap). */
-  #link(slot: number, wait: number): void {
-    if (wait < 1) wait = 1;
-    else if (wait >= WHEEL_SIZE) wait = WHEEL_SIZE - 1;
-    const bucket = (this.#tick + wait) & WHEEL_MASK;
-    this.#next[slot] = -1;
-    if (this.#wheel[bucket] < 0) this.#wheel[bucket] = slot;
-    else this.#next[this.#tails[bucket]] = slot;
-    this.#tails[bucket] = slot;
-  }
-
   /** Takes the scheduler's hold on a slot; `false` when someone (the wheel, a caller) has it. */
   #hold(slot: number): boolean {
     if (this.#flags[slot] & IN_WHEEL) return false;
@@ -1172,7 +1148,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #settle(slot: number): void {
     const wait = this.#state[slot] < DEAD ? this.#evaluate(slot) : NEVER;
     if (this.#state[slot] < DEAD && wait !== NEVER) {
-      this.#link(slot, wait);
+      this.#wheel.link(this.#next, slot, this.#tick, wait);
       return;
     }
     this.#flags[slot] &= ~IN_WHEEL;
@@ -1208,10 +1184,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
         }
         for (let i = 0; i < behind && !this.#closed && !sliced; i++) {
           this.#tick++;
-          const bucket = this.#tick & WHEEL_MASK;
-          const head = this.#wheel[bucket];
-          this.#wheel[bucket] = -1;
-          sliced = this.#visitList(head, sliceStart);
+          sliced = this.#visitList(this.#wheel.take(this.#tick), sliceStart);
         }
       }
     } finally {
@@ -1225,9 +1198,8 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
 
   /** Frees the ended slots still on the wheel, so that it is empty while the timer sleeps. */
   #drain(): void {
-    for (let bucket = 0; bucket < WHEEL_SIZE && this.#inWheel > 0; bucket++) {
-      let slot = this.#wheel[bucket];
-      this.#wheel[bucket] = -1;
+    for (let tick = 0; tick < WHEEL_SIZE && this.#inWheel > 0; tick++) {
+      let slot = this.#wheel.take(tick);
       while (slot >= 0) {
         const next = this.#next[slot];
         this.#flags[slot] &= ~IN_WHEEL;
@@ -1416,7 +1388,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
         first: !repeat,
         at: this.#now(),
       };
-      this.#tell(TELL_IDLE, event, undefined, undefined, undefined);
+      this.#notices.tell(Notice.Idle, event);
     }
     return period;
   }
@@ -1449,7 +1421,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.#drainAt[slot] = tick;
     this.#drainWhy[slot] = why;
     const reason: DrainReason = why === 1 ? "max-idle" : "max-age";
-    this.#tell(TELL_DRAIN, this.#contexts[slot], this.#idOf(slot), reason, undefined);
+    this.#notices.tell(Notice.Drain, this.#contexts[slot], this.#idOf(slot), reason);
     if (this.#state[slot] >= DEAD) return NEVER;
     if (cfg.grace === 0) {
       this.#terminate(slot, CLOSED, reason, undefined);
@@ -1539,7 +1511,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     // After onTransition; a callback that closed the monitor stopped everything, this too.
     if (to === DEAD || reason === "max-idle" || reason === "max-age") {
       const driver = this.#driverAt(slot);
-      if (driver !== undefined) this.#tell(TELL_DESTROY, driver, context, reason, error);
+      if (driver !== undefined) this.#notices.tell(Notice.Destroy, driver, context, reason, error);
     }
     this.#contexts[slot] = undefined;
     if ((this.#flags[slot] & IN_WHEEL) === 0) this.#free(slot);
@@ -1547,7 +1519,8 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
 
   #free(slot: number): void {
     if (this.#closed || this.#state[slot] === FREE) return;
-    this.#releaseDriver(slot);
+    this.#drivers.release(slot, this.#driverOf[slot]);
+    this.#driverOf[slot] = NO_DRIVER;
     this.#state[slot] = FREE;
     this.#contexts[slot] = undefined;
     const gen = this.#gen[slot];
@@ -1571,90 +1544,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       at: this.#now(),
       error,
     };
-    this.#tell(TELL_TRANSITION, transition, undefined, undefined, undefined);
-  }
-
-  // ---- notices: callbacks, listeners and the driver's destroy ----
-
-  /**
-   * Tells the callbacks and listeners of a notice, or queues it while another is being told: what a
-   * callback causes is told after what it was told of, so every observer sees events in order.
-   * After close() nothing is told.
-   */
-  #tell(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
-    if (this.#closed) return;
-    if (this.#telling) {
-      this.#outbox.push(kind, a, b, c, d);
-      return;
-    }
-    this.#telling = true;
-    try {
-      this.#deliver(kind, a, b, c, d);
-      const outbox = this.#outbox;
-      for (let i = 0; i < outbox.length && !this.#closed; i += 5) {
-        this.#deliver(
-          outbox[i] as number,
-          outbox[i + 1],
-          outbox[i + 2],
-          outbox[i + 3],
-          outbox[i + 4],
-        );
-      }
-    } finally {
-      this.#outbox = [];
-      this.#telling = false;
-    }
-  }
-
-  #deliver(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
-    const cfg = this.#cfg;
-    switch (kind) {
-      case TELL_TRANSITION:
-        this.#callback("onTransition", cfg.onTransition, a);
-        this.#dispatch("transition", a);
-        return;
-      case TELL_IDLE:
-        this.#callback("onIdle", cfg.onIdle, a);
-        this.#dispatch("idle", a);
-        return;
-      case TELL_END:
-        this.#callback("onEnd", cfg.onEnd, a, b);
-        if (this.listened("end")) this.#dispatch("end", { id: b, context: a });
-        return;
-      case TELL_DRAIN:
-        this.#callback("onDrain", cfg.onDrain, a, b, c);
-        if (this.listened("drain")) this.#dispatch("drain", { id: b, context: a, reason: c });
-        return;
-      case TELL_TOO_MANY_PINGS:
-        this.#callback("onTooManyPings", cfg.onTooManyPings, a, b);
-        if (this.listened("too-many-pings")) {
-          this.#dispatch("too-many-pings", { id: b, context: a });
-        }
-        return;
-      case TELL_WARNING:
-        this.#callback("onWarning", cfg.onWarning, a);
-        this.#dispatch("warning", a);
-        return;
-      case TELL_DESTROY:
-        try {
-          (a as Driver<C>).destroy(b as C, c as DeathReason | DrainReason, d);
-        } catch (error) {
-          this.#report(error, "driver.destroy");
-        }
-    }
-  }
-
-  #callback(name: string, callback: ((...args: never[]) => void) | undefined, ...args: unknown[]) {
-    if (callback === undefined) return;
-    try {
-      (callback as (...args: unknown[]) => void)(...args);
-    } catch (error) {
-      this.#report(error, name);
-    }
-  }
-
-  #dispatch(type: string, detail: unknown): void {
-    if (!this.#closed && this.listened(type)) this.dispatchEvent(new LivenessEvent(type, detail));
+    this.#notices.tell(Notice.Transition, transition);
   }
 
   #report(error: unknown, callback: string): void {
@@ -1665,44 +1555,8 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     }
   }
 
-  // Drivers: the few an application shares (an adapter's one per monitor) sit in a table of 254
-  // with use counts, so a connection costs one byte for it; past that, a slot keeps its own.
-
-  /** The driver's index for a slot that starts to use it (OWN_DRIVER: kept in #ownDrivers). */
-  #useDriver(driver: Driver<C>, slot: number): number {
-    let index = this.#driverIndex.get(driver);
-    if (index === undefined) {
-      index = this.#freeDrivers.pop() ??
-        (this.#drivers.length < OWN_DRIVER ? this.#drivers.length : undefined);
-      if (index === undefined) {
-        (this.#ownDrivers ??= new Map()).set(slot, driver);
-        return OWN_DRIVER;
-      }
-      this.#drivers[index] = driver;
-      this.#driverUses[index] = 0;
-      this.#driverIndex.set(driver, index);
-    }
-    this.#driverUses[index]++;
-    return index;
-  }
-
   #driverAt(slot: number): Driver<C> | undefined {
-    const index = this.#driverOf[slot];
-    return index === OWN_DRIVER ? this.#ownDrivers?.get(slot) : this.#drivers[index];
-  }
-
-  #releaseDriver(slot: number): void {
-    const index = this.#driverOf[slot];
-    this.#driverOf[slot] = 0;
-    if (index === 0) return;
-    if (index === OWN_DRIVER) {
-      this.#ownDrivers?.delete(slot);
-      return;
-    }
-    if (--this.#driverUses[index] > 0) return;
-    this.#driverIndex.delete(this.#drivers[index]!);
-    this.#drivers[index] = undefined;
-    this.#freeDrivers.push(index);
+    return this.#drivers.at(slot, this.#driverOf[slot]);
   }
 
   #grow(capacity: number): void {
