@@ -38,13 +38,13 @@ export interface NoticeTarget {
   readonly report: (error: unknown, callback: string) => void;
 }
 
-export class Notices {
-  #cfg: Config;
+export class Notices<C> {
+  #cfg: Config<C>;
   #target: NoticeTarget;
   #telling = false; // a notice is being told: later ones wait in #outbox
   #outbox: unknown[] = []; // 5 entries a notice: its kind, then its arguments
 
-  constructor(cfg: Config, target: NoticeTarget) {
+  constructor(cfg: Config<C>, target: NoticeTarget) {
     this.#cfg = cfg;
     this.#target = target;
   }

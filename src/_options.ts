@@ -1,6 +1,13 @@
 // Validation of the monitor's options into deadlines counted in ticks.
 
 import type { Clock } from "./clock.ts";
+import type {
+  ConnectionId,
+  DrainReason,
+  IdleEvent,
+  MonitorOptions,
+  Transition,
+} from "./monitor.ts";
 import { systemClock } from "./clock.ts";
 import { parseDuration } from "./duration.ts";
 import { type KeepaliveSettings, resolveKeepalive } from "./keepalive.ts";
@@ -53,11 +60,11 @@ const SUSPICION_KEYS = [
 const ENFORCEMENT_KEYS = ["minInterval", "maxStrikes"] as const;
 
 /** The validated options; durations as ticks (0 = off) unless named `…Ms`. */
-export interface Config {
+export interface Config<C = unknown> {
   keepalive: KeepaliveSettings;
   capacity: number;
-  kernelIdle: number;
-  kernelInterval: number;
+  watchKernelIdle: number;
+  watchKernelInterval: number;
   resolution: number;
   clock: Clock;
   random: () => number;
@@ -70,32 +77,32 @@ export interface Config {
   maxAge: number;
   maxAgeJitter: number;
   grace: number;
-  ping: number;
-  pingTimeout: number;
-  pingJitter: number;
-  ackOnData: boolean;
-  send: ((context: never, id: number) => void) | undefined;
-  when: ((context: never, id: number) => boolean) | undefined;
-  phi: {
+  heartbeatInterval: number;
+  heartbeatTimeout: number;
+  heartbeatJitter: number;
+  heartbeatAckOnData: boolean;
+  heartbeatSend: ((context: C, id: ConnectionId) => void) | undefined;
+  heartbeatWhen: ((context: C, id: ConnectionId) => boolean) | undefined;
+  suspicion: {
     threshold: number;
     maxSamples: number;
     minStdDeviationMs: number;
     acceptablePauseMs: number;
     firstEstimateMs: number;
   } | undefined;
-  enforcement: { minInterval: number; maxStrikes: number } | undefined;
-  onTransition: ((transition: never) => void) | undefined;
-  onEnd: ((context: never, id: number) => void) | undefined;
-  onIdle: ((event: never) => void) | undefined;
-  onDrain: ((context: never, id: number, reason: never) => void) | undefined;
-  onTooManyPings: ((context: never, id: number) => void) | undefined;
+  pingEnforcement: { minInterval: number; maxStrikes: number } | undefined;
+  onTransition: ((transition: Transition<C>) => void) | undefined;
+  onEnd: ((context: C, id: ConnectionId) => void) | undefined;
+  onIdle: ((event: IdleEvent<C>) => void) | undefined;
+  onDrain: ((context: C, id: ConnectionId, reason: DrainReason) => void) | undefined;
+  onTooManyPings: ((context: C, id: ConnectionId) => void) | undefined;
   onError: ((error: unknown, callback: string) => void) | undefined;
   signal: AbortSignal | undefined;
   onWarning: ((message: string) => void) | undefined;
 }
 
 /** Validates monitor options; throws TypeError/RangeError naming the option. */
-export function parseOptions(options: unknown): Config {
+export function parseOptions<C>(options: MonitorOptions<C> | undefined): Config<C> {
   const opts = objectOrUndefined(options, "options") ?? {};
   knownKeys(opts, "", OPTION_KEYS);
   const resolution = opts.resolution === undefined
@@ -126,14 +133,14 @@ export function parseOptions(options: unknown): Config {
       }`,
     );
   }
-  const config: Config = {
+  const config: Config<C> = {
     keepalive: resolveKeepalive(opts.keepalive),
     capacity: opts.capacity === undefined
       ? 64
       : integerIn(opts.capacity, "capacity", 1, 16_777_216),
     resolution,
-    kernelIdle: 0,
-    kernelInterval: 0,
+    watchKernelIdle: 0,
+    watchKernelInterval: 0,
     clock: clock as Clock,
     random: functionOrUndefined(opts.random, "random") ?? Math.random,
     idle: ticks(opts.idle, "idle"),
@@ -147,14 +154,14 @@ export function parseOptions(options: unknown): Config {
     maxAge: ticks(opts.maxAge, "maxAge"),
     maxAgeJitter: fraction(opts.maxAgeJitter, "maxAgeJitter", 0.1),
     grace: 0,
-    ping: 0,
-    pingTimeout: 0,
-    pingJitter: 0,
-    ackOnData: true,
-    send: undefined,
-    when: undefined,
-    phi: undefined,
-    enforcement: undefined,
+    heartbeatInterval: 0,
+    heartbeatTimeout: 0,
+    heartbeatJitter: 0,
+    heartbeatAckOnData: true,
+    heartbeatSend: undefined,
+    heartbeatWhen: undefined,
+    suspicion: undefined,
+    pingEnforcement: undefined,
     onTransition: functionOrUndefined(opts.onTransition, "onTransition"),
     onEnd: functionOrUndefined(opts.onEnd, "onEnd"),
     onIdle: functionOrUndefined(opts.onIdle, "onIdle"),
@@ -179,10 +186,10 @@ export function parseOptions(options: unknown): Config {
     if (heartbeat.interval === undefined || heartbeat.timeout === undefined) {
       throw new TypeError(`Option "heartbeat" needs "interval", "timeout" and "send"`);
     }
-    config.ping = ticks(heartbeat.interval, "heartbeat.interval");
-    config.pingTimeout = ticks(heartbeat.timeout, "heartbeat.timeout");
-    config.send = functionOrUndefined(heartbeat.send, "heartbeat.send");
-    if (config.send === undefined) {
+    config.heartbeatInterval = ticks(heartbeat.interval, "heartbeat.interval");
+    config.heartbeatTimeout = ticks(heartbeat.timeout, "heartbeat.timeout");
+    config.heartbeatSend = functionOrUndefined(heartbeat.send, "heartbeat.send");
+    if (config.heartbeatSend === undefined) {
       throw new TypeError(`Option "heartbeat.send" must be a function, got undefined`);
     }
     if (heartbeat.ackOnData !== undefined && typeof heartbeat.ackOnData !== "boolean") {
@@ -190,9 +197,9 @@ export function parseOptions(options: unknown): Config {
         `Option "heartbeat.ackOnData" must be a boolean, got ${describe(heartbeat.ackOnData)}`,
       );
     }
-    config.ackOnData = heartbeat.ackOnData !== false;
-    config.pingJitter = fraction(heartbeat.jitter, "heartbeat.jitter", 0);
-    config.when = functionOrUndefined(heartbeat.when, "heartbeat.when");
+    config.heartbeatAckOnData = heartbeat.ackOnData !== false;
+    config.heartbeatJitter = fraction(heartbeat.jitter, "heartbeat.jitter", 0);
+    config.heartbeatWhen = functionOrUndefined(heartbeat.when, "heartbeat.when");
   }
   const suspicion = opts.suspicion === true ? {} : objectOrUndefined(opts.suspicion, "suspicion");
   if (suspicion !== undefined) {
@@ -220,7 +227,7 @@ export function parseOptions(options: unknown): Config {
         `Option "suspicion.minStdDeviation" must be above 0 ms, got ${minStdDeviationMs} ms`,
       );
     }
-    config.phi = {
+    config.suspicion = {
       threshold,
       maxSamples: suspicion.maxSamples === undefined
         ? 100
@@ -239,7 +246,7 @@ export function parseOptions(options: unknown): Config {
     if (enforcement.minInterval === undefined) {
       throw new TypeError(`Option "pingEnforcement" needs "minInterval"`);
     }
-    config.enforcement = {
+    config.pingEnforcement = {
       minInterval: ticks(enforcement.minInterval, "pingEnforcement.minInterval"),
       maxStrikes: enforcement.maxStrikes === undefined
         ? 2
@@ -255,8 +262,8 @@ export function parseOptions(options: unknown): Config {
     // Linux's defaults where the keepalive settings leave a value to the system.
     const idle = config.keepalive.idleMs ?? 7_200_000;
     const interval = config.keepalive.intervalMs ?? 75_000;
-    config.kernelIdle = Math.max(1, Math.ceil(idle / resolution));
-    config.kernelInterval = Math.max(1, Math.ceil(interval / resolution));
+    config.watchKernelIdle = Math.max(1, Math.ceil(idle / resolution));
+    config.watchKernelInterval = Math.max(1, Math.ceil(interval / resolution));
   }
   return config;
 }

@@ -438,7 +438,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   /** Whether adapters are asked to report the kernel's keepalive probes (`watchKernel`). */
   readonly watchKernel: boolean;
 
-  #cfg: Config;
+  #cfg: Config<C>;
   #clock: Clock;
   #origin: number;
   #tick = 0; // never wraps; the store keeps its low 32 bits and ages are taken modulo 2^32
@@ -453,7 +453,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   #onError: (error: unknown, callback: string) => void;
   #signal: AbortSignal | undefined;
   #warned = new Set<string>();
-  #notices: Notices;
+  #notices: Notices<C>;
 
   // The store: one entry per slot. Optional features get arrays only when configured.
   #capacity = 0;
@@ -506,7 +506,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.#cfg = cfg;
     this.keepalive = cfg.keepalive;
     this.resolution = cfg.resolution;
-    this.watchKernel = cfg.kernelIdle > 0;
+    this.watchKernel = cfg.watchKernelIdle > 0;
     this.#clock = cfg.clock;
     this.#onError = cfg.onError ?? defaultOnError;
     this.#stallTicks = Math.max(10, Math.ceil(1000 / cfg.resolution));
@@ -514,19 +514,19 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.policy = Object.freeze({
       idle: ms(cfg.idle),
       idleTimeout: ms(cfg.idleTimeout),
-      heartbeat: cfg.ping > 0
+      heartbeat: cfg.heartbeatInterval > 0
         ? Object.freeze({
-          interval: Math.ceil(cfg.ping * (1 + cfg.pingJitter)) * cfg.resolution,
-          timeout: cfg.pingTimeout * cfg.resolution,
+          interval: Math.ceil(cfg.heartbeatInterval * (1 + cfg.heartbeatJitter)) * cfg.resolution,
+          timeout: cfg.heartbeatTimeout * cfg.resolution,
         })
         : undefined,
       resolution: cfg.resolution,
     });
     this.#hasDeadlines = cfg.idle > 0 || cfg.writerIdle > 0 || cfg.allIdle > 0 ||
-      cfg.idleTimeout > 0 || cfg.maxIdle > 0 || cfg.maxAge > 0 || cfg.ping > 0 ||
-      cfg.phi !== undefined || cfg.enforcement !== undefined || cfg.kernelIdle > 0;
+      cfg.idleTimeout > 0 || cfg.maxIdle > 0 || cfg.maxAge > 0 || cfg.heartbeatInterval > 0 ||
+      cfg.suspicion !== undefined || cfg.pingEnforcement !== undefined || cfg.watchKernelIdle > 0;
     this.#soonest = soonestDeadline(cfg);
-    this.#suspicion = cfg.phi === undefined ? undefined : new Suspicion(cfg.phi);
+    this.#suspicion = cfg.suspicion === undefined ? undefined : new Suspicion(cfg.suspicion);
     this.#notices = new Notices(cfg, {
       closed: () => this.#closed,
       listened: (type) => this.listened(type),
@@ -803,14 +803,16 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     const tick = this.#tick;
     this.#lastIn[slot] = tick;
     this.#lastOut[slot] = tick;
-    if (cfg.pingJitter > 0) this.#pingWait[slot] = this.#jittered(cfg.ping, cfg.pingJitter);
+    if (cfg.heartbeatJitter > 0) {
+      this.#pingWait[slot] = this.#jittered(cfg.heartbeatInterval, cfg.heartbeatJitter);
+    }
     if (cfg.maxAge > 0) {
       this.#ageDue[slot] = tick + this.#jittered(cfg.maxAge, cfg.maxAgeJitter) + 1;
     }
     this.#suspicion?.reset(slot, this.#clock.now(), tick, this.resolution);
-    if (cfg.enforcement !== undefined) {
+    if (cfg.pingEnforcement !== undefined) {
       this.#strikes[slot] = 0;
-      this.#peerPingAt[slot] = tick - cfg.enforcement.minInterval - 1;
+      this.#peerPingAt[slot] = tick - cfg.pingEnforcement.minInterval - 1;
     }
   }
 
@@ -876,7 +878,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   pinged(id: ConnectionId): boolean {
     const slot = id & SLOT_MASK;
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return true;
-    const enforcement = this.#cfg.enforcement;
+    const enforcement = this.#cfg.pingEnforcement;
     let allowed = true;
     if (enforcement !== undefined) {
       const tick = this.#tick;
@@ -1072,8 +1074,8 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
         resolution: cfg.resolution,
         idle: ms(cfg.idle),
         idleTimeout: ms(cfg.idleTimeout),
-        heartbeatInterval: ms(cfg.ping),
-        heartbeatTimeout: ms(cfg.pingTimeout),
+        heartbeatInterval: ms(cfg.heartbeatInterval),
+        heartbeatTimeout: ms(cfg.heartbeatTimeout),
         keepaliveIdle: k.enabled ? k.idleMs ?? null : null,
         keepaliveInterval: k.enabled ? k.intervalMs ?? null : null,
         keepaliveCount: k.enabled ? k.count ?? null : null,
@@ -1284,15 +1286,15 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       }
       if (left < wait) wait = left;
     }
-    if (cfg.ping > 0 && (this.#flags[slot] & PING_OUT) !== 0) {
-      const left = cfg.pingTimeout + 1 - ((tick - this.#pingAt[slot]) >>> 0);
+    if (cfg.heartbeatInterval > 0 && (this.#flags[slot] & PING_OUT) !== 0) {
+      const left = cfg.heartbeatTimeout + 1 - ((tick - this.#pingAt[slot]) >>> 0);
       if (left <= 0) {
         this.#terminate(slot, DEAD, "heartbeat-timeout", undefined);
         return NEVER;
       }
       // An answer can come any time and make the next ping due before this timeout: look again
       // within one interval (a slot cannot move up the wheel when the answer comes).
-      const interval = cfg.pingJitter > 0 ? this.#pingWait[slot] : cfg.ping;
+      const interval = cfg.heartbeatJitter > 0 ? this.#pingWait[slot] : cfg.heartbeatInterval;
       const look = left < interval + 1 ? left : interval + 1;
       if (look < wait) wait = look;
     }
@@ -1301,20 +1303,20 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       if (this.#state[slot] >= DEAD) return NEVER;
       if (left < wait) wait = left;
     }
-    if (cfg.ping > 0 && (this.#flags[slot] & (PING_OUT | ENDED)) === 0) {
-      const interval = cfg.pingJitter > 0 ? this.#pingWait[slot] : cfg.ping;
+    if (cfg.heartbeatInterval > 0 && (this.#flags[slot] & (PING_OUT | ENDED)) === 0) {
+      const interval = cfg.heartbeatJitter > 0 ? this.#pingWait[slot] : cfg.heartbeatInterval;
       // onDrain may have brought traffic: read again.
       const left = interval + 1 - ((tick - this.#lastIn[slot]) >>> 0);
       if (left <= 0) {
-        const allowed = cfg.when === undefined ||
-          this.#ask(cfg.when, slot) !== false;
+        const allowed = cfg.heartbeatWhen === undefined ||
+          this.#ask(cfg.heartbeatWhen, slot) !== false;
         if (this.#state[slot] >= DEAD) return NEVER;
         if (allowed) {
           this.#ping(slot);
           if (this.#state[slot] >= DEAD) return NEVER;
           // Its timeout, or sooner: an answer may make the next ping due first (see above).
-          const next = cfg.pingJitter > 0 ? this.#pingWait[slot] : cfg.ping;
-          const look = cfg.pingTimeout < next ? cfg.pingTimeout + 1 : next + 1;
+          const next = cfg.heartbeatJitter > 0 ? this.#pingWait[slot] : cfg.heartbeatInterval;
+          const look = cfg.heartbeatTimeout < next ? cfg.heartbeatTimeout + 1 : next + 1;
           if (look < wait) wait = look;
         } else if (interval < wait) wait = interval;
       } else if (left < wait) wait = left;
@@ -1330,10 +1332,10 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     // Callbacks above (a ping answered inside send, onDrain) may have brought traffic: read again.
     const inNow = (tick - this.#lastIn[slot]) >>> 0;
     const outNow = (tick - this.#lastOut[slot]) >>> 0;
-    if (cfg.kernelIdle > 0) {
+    if (cfg.watchKernelIdle > 0) {
       // Quiet as long as the keepalive idle time: the kernel probes now, look every interval.
-      const left = cfg.kernelIdle + 1 - inNow;
-      const look = left > 0 ? left : cfg.kernelInterval;
+      const left = cfg.watchKernelIdle + 1 - inNow;
+      const look = left > 0 ? left : cfg.watchKernelInterval;
       if (look < wait) wait = look;
     }
     if (cfg.idle > 0) {
@@ -1435,13 +1437,13 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.#pingAt[slot] = this.#tick;
     this.#pingMs[slot] = this.#now();
     this.#pings++;
-    if (this.#cfg.pingJitter > 0) {
-      this.#pingWait[slot] = this.#jittered(this.#cfg.ping, this.#cfg.pingJitter);
+    if (this.#cfg.heartbeatJitter > 0) {
+      this.#pingWait[slot] = this.#jittered(this.#cfg.heartbeatInterval, this.#cfg.heartbeatJitter);
     }
     const state = this.#state[slot];
     if (state === OPEN || state === IDLE) this.#transition(slot, PROBING, "ping-sent");
     if (this.#state[slot] >= DEAD) return;
-    const send = this.#cfg.send as (context: C, id: ConnectionId) => void;
+    const send = this.#cfg.heartbeatSend!; // a heartbeat is configured, so is its send
     try {
       send(this.#contexts[slot] as C, this.#idOf(slot));
     } catch (error) {
@@ -1449,12 +1451,9 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     }
   }
 
-  #ask(when: (context: never, id: number) => boolean, slot: number): boolean {
+  #ask(when: (context: C, id: ConnectionId) => boolean, slot: number): boolean {
     try {
-      return (when as (context: C, id: ConnectionId) => boolean)(
-        this.#contexts[slot] as C,
-        this.#idOf(slot),
-      );
+      return when(this.#contexts[slot] as C, this.#idOf(slot));
     } catch (error) {
       this.#report(error, "heartbeat.when");
       return true;
@@ -1466,7 +1465,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     const state = this.#state[slot];
     if (state >= DEAD || state === FREE) return;
     if (this.#flags[slot] & PING_OUT) {
-      if (!ack && !this.#cfg.ackOnData) return;
+      if (!ack && !this.#cfg.heartbeatAckOnData) return;
       this.#flags[slot] &= ~PING_OUT;
       this.#rtt.observe(this.#clock.now() - this.#pingMs[slot]);
     }
@@ -1570,10 +1569,10 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.#lastIn = grow(this.#lastIn);
     this.#lastOut = grow(this.#lastOut);
     this.#next = grow(this.#next);
-    if (cfg.ping > 0) {
+    if (cfg.heartbeatInterval > 0) {
       this.#pingAt = grow(this.#pingAt);
       this.#pingMs = grow(this.#pingMs);
-      if (cfg.pingJitter > 0) this.#pingWait = grow(this.#pingWait);
+      if (cfg.heartbeatJitter > 0) this.#pingWait = grow(this.#pingWait);
     }
     if (cfg.idle > 0 || cfg.writerIdle > 0 || cfg.allIdle > 0) {
       this.#firedAt = grow(this.#firedAt, 3);
@@ -1584,7 +1583,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       this.#drainWhy = grow(this.#drainWhy);
     }
     this.#suspicion?.grow(capacity);
-    if (cfg.enforcement !== undefined) {
+    if (cfg.pingEnforcement !== undefined) {
       this.#peerPingAt = grow(this.#peerPingAt);
       this.#strikes = grow(this.#strikes);
     }
@@ -1599,7 +1598,7 @@ const cpuNow: () => number = typeof performance === "object"
   : () => Date.now();
 
 /** The fewest ticks after a connection starts in which one of its deadlines can come (at least 1). */
-function soonestDeadline(cfg: Config): number {
+function soonestDeadline(cfg: Config<never>): number {
   let soonest = NEVER;
   const consider = (ticks: number) => {
     if (ticks > 0 && ticks < soonest) soonest = ticks;
@@ -1610,9 +1609,9 @@ function soonestDeadline(cfg: Config): number {
   consider(cfg.idleTimeout);
   consider(cfg.maxIdle);
   consider(Math.floor(cfg.maxAge * (1 - cfg.maxAgeJitter)));
-  consider(Math.floor(cfg.ping * (1 - cfg.pingJitter)));
-  consider(cfg.kernelIdle);
-  if (cfg.phi !== undefined) soonest = 1; // φ may cross at any time
+  consider(Math.floor(cfg.heartbeatInterval * (1 - cfg.heartbeatJitter)));
+  consider(cfg.watchKernelIdle);
+  if (cfg.suspicion !== undefined) soonest = 1; // φ may cross at any time
   return Math.max(1, soonest);
 }
 

@@ -3,6 +3,10 @@
  * reports honestly what took effect. Runtime-neutral: adapters hand in the runtime's own setter
  * and, where they have one, a socket-option backend with a descriptor proven to be the socket's.
  *
+ * A {@linkcode KeepalivePlan} resolves one monitor's settings and policy once: sockets tuned alike
+ * share one frozen report (its detection bound computed once), and a connection accepted from a
+ * tuned listener gets a report derived from the listener's, without a call into the kernel.
+ *
  * @module
  */
 
@@ -35,8 +39,12 @@ export interface ControlReport {
   readonly value: number | boolean | undefined;
   /** Whether `value` was read back from the kernel. */
   readonly verified: boolean;
-  /** Which path set it. */
-  readonly via: "native" | "setsockopt" | undefined;
+  /**
+   * Which path set it: the runtime's own API, `setsockopt` on this socket, or `listener`: set on
+   * the listening socket this connection was accepted from, whose options Linux copies to every
+   * connection it accepts (`verified` then says whether this connection was read back too).
+   */
+  readonly via: "native" | "setsockopt" | "listener" | undefined;
   /** Why it is adjusted or unsupported. */
   readonly note?: string;
 }
@@ -96,6 +104,8 @@ export interface TuneTarget {
     readonly backend: SockoptBackend;
     readonly fd: number;
     readonly prove?: (fd: number) => string | undefined;
+    /** Read back only: nothing is set, what the kernel holds is reported against what was asked. */
+    readonly readOnly?: boolean;
   };
   /** Why there is no `setsockopt` path (e.g. "Deno needs --allow-ffi"). */
   readonly unavailable?: string;
@@ -151,167 +161,278 @@ export function tuneKeepalive(
   target: TuneTarget,
   policy: Pick<BoundOptions, "heartbeat" | "idleTimeout" | "resolution"> = {},
 ): TuningReport {
-  if (settings === null || typeof settings !== "object" || typeof settings.enabled !== "boolean") {
-    throw new TypeError(
-      `Argument "settings" must be keepalive settings from resolveKeepalive(), got ${
-        describe(settings)
-      }`,
-    );
-  }
-  if (target === null || typeof target !== "object") {
-    throw new TypeError(`Argument "target" must be an object, got ${describe(target)}`);
-  }
-  if (target.sockopt?.prove !== undefined) {
-    const { backend, fd, prove } = target.sockopt;
-    const without = (why: string) =>
-      tuneKeepalive(settings, { native: target.native, unavailable: why }, policy);
-    try {
-      return backend.withDuplicate(fd, (held) => {
-        const other = prove(held);
-        if (other !== undefined) return without(other);
-        return tuneKeepalive(
-          settings,
-          { native: target.native, sockopt: { backend, fd: held } },
-          policy,
-        );
-      });
-    } catch (error) {
-      return without(`descriptor ${fd}: ${(error as Error)?.message ?? error}`);
+  return new KeepalivePlan(settings, policy).tune(target);
+}
+
+/** Reports kept per plan, by outcome; more outcomes than this means notes that differ per socket. */
+const MAX_OUTCOMES = 64;
+
+/**
+ * One monitor's keepalive settings and policy, resolved once, applied to many sockets: what to ask
+ * of the kernel is worked out here, and sockets with the same outcome share one frozen report whose
+ * detection bound is computed once. {@linkcode tuneKeepalive} is a plan used once.
+ *
+ * @example Tune many sockets alike
+ * ```ts
+ * import { resolveKeepalive } from "./keepalive.ts";
+ * import { KeepalivePlan } from "./tune.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = new KeepalivePlan(resolveKeepalive("30s:5s:4"));
+ * const target = { unavailable: "no FFI here" };
+ * assert.equal(plan.tune(target), plan.tune(target)); // one report for one outcome
+ * ```
+ */
+export class KeepalivePlan {
+  /** The settings applied. */
+  readonly settings: KeepaliveSettings;
+  /** The application deadlines the detection bound takes into account. */
+  readonly policy: Pick<BoundOptions, "heartbeat" | "idleTimeout" | "resolution">;
+  #asked: Record<KeepaliveControl, number | boolean | undefined>;
+  #reports = new Map<string, TuningReport>();
+  #inherited = new WeakMap<TuningReport, [TuningReport | undefined, TuningReport | undefined]>();
+
+  /**
+   * @param settings Validated settings (e.g. `monitor.keepalive`).
+   * @param policy Application deadlines in force, for the detection bound (e.g. `monitor.policy`).
+   * @throws {TypeError} When `settings` are not settings from `resolveKeepalive()`.
+   */
+  constructor(
+    settings: KeepaliveSettings,
+    policy: Pick<BoundOptions, "heartbeat" | "idleTimeout" | "resolution"> = {},
+  ) {
+    if (
+      settings === null || typeof settings !== "object" || typeof settings.enabled !== "boolean"
+    ) {
+      throw new TypeError(
+        `Argument "settings" must be keepalive settings from resolveKeepalive(), got ${
+          describe(settings)
+        }`,
+      );
     }
-  }
-  const asked: Record<KeepaliveControl, number | boolean | undefined> = {
-    keepalive: settings.enabled,
-    idle: settings.enabled ? settings.idleMs : undefined,
-    interval: settings.enabled ? settings.intervalMs : undefined,
-    count: settings.enabled ? settings.count : undefined,
-    userTimeout: settings.userTimeoutMs,
-  };
-  const native = target.native;
-  const byNative = new Set<KeepaliveControl>();
-  const notes: Partial<Record<KeepaliveControl, string>> = {};
-  if (native !== undefined) {
-    const idle = native.idle ? settings.idleMs : undefined;
-    const interval = native.interval ? settings.intervalMs : undefined;
-    const count = native.count ? settings.count : undefined;
-    try {
-      native.set(settings.enabled, idle, interval, count);
-      byNative.add("keepalive");
-      if (settings.enabled && idle !== undefined) byNative.add("idle");
-      if (settings.enabled && interval !== undefined) byNative.add("interval");
-      if (settings.enabled && count !== undefined) byNative.add("count");
-    } catch (error) {
-      notes.keepalive = `the runtime's setKeepAlive failed: ${(error as Error)?.message ?? error}`;
-    }
+    this.settings = settings;
+    this.policy = policy;
+    this.#asked = {
+      keepalive: settings.enabled,
+      idle: settings.enabled ? settings.idleMs : undefined,
+      interval: settings.enabled ? settings.intervalMs : undefined,
+      count: settings.enabled ? settings.count : undefined,
+      userTimeout: settings.userTimeoutMs,
+    };
   }
 
-  const reports = {} as Record<KeepaliveControl, ControlReport>;
-  const sockopt = target.sockopt;
-  if (sockopt !== undefined) {
-    const { backend, fd } = sockopt;
-    const read = (control: KeepaliveControl): number | boolean | undefined => {
+  /**
+   * Applies the settings to one socket, as {@linkcode tuneKeepalive} describes.
+   *
+   * @param target The runtime's API and the socket-option path for this socket.
+   * @returns The report: the same frozen object for every socket with the same outcome.
+   */
+  tune(target: TuneTarget): TuningReport {
+    if (target === null || typeof target !== "object") {
+      throw new TypeError(`Argument "target" must be an object, got ${describe(target)}`);
+    }
+    if (target.sockopt?.prove !== undefined) {
+      const { backend, fd, prove, readOnly } = target.sockopt;
+      const without = (why: string) => this.tune({ native: target.native, unavailable: why });
       try {
-        return fromKernel(
-          control,
-          backend.getInt(fd, OPTIONS[control].level, OPTIONS[control].option),
-        );
+        return backend.withDuplicate(fd, (held) => {
+          const other = prove(held);
+          if (other !== undefined) return without(other);
+          return this.tune({ native: target.native, sockopt: { backend, fd: held, readOnly } });
+        });
       } catch (error) {
-        notes[control] ??= (error as Error).message;
-        return undefined;
+        return without(`descriptor ${fd}: ${(error as Error)?.message ?? error}`);
       }
-    };
-    for (const control of CONTROLS) {
-      const want = asked[control];
-      let value = read(control);
-      let via: ControlReport["via"] = byNative.has(control) ? "native" : undefined;
-      if (want !== undefined && value !== want) {
+    }
+    const settings = this.settings;
+    const asked = this.#asked;
+    const native = target.native;
+    const byNative = new Set<KeepaliveControl>();
+    const notes: Partial<Record<KeepaliveControl, string>> = {};
+    if (native !== undefined) {
+      const idle = native.idle ? settings.idleMs : undefined;
+      const interval = native.interval ? settings.intervalMs : undefined;
+      const count = native.count ? settings.count : undefined;
+      try {
+        native.set(settings.enabled, idle, interval, count);
+        byNative.add("keepalive");
+        if (settings.enabled && idle !== undefined) byNative.add("idle");
+        if (settings.enabled && interval !== undefined) byNative.add("interval");
+        if (settings.enabled && count !== undefined) byNative.add("count");
+      } catch (error) {
+        notes.keepalive = `the runtime's setKeepAlive failed: ${
+          (error as Error)?.message ?? error
+        }`;
+      }
+    }
+
+    const reports = {} as Record<KeepaliveControl, ControlReport>;
+    const sockopt = target.sockopt;
+    if (sockopt !== undefined) {
+      const { backend, fd } = sockopt;
+      const read = (control: KeepaliveControl): number | boolean | undefined => {
         try {
-          const option = OPTIONS[control];
-          backend.setInt(fd, option.level, option.option, toKernel(control, want));
-          via = "setsockopt";
+          return fromKernel(
+            control,
+            backend.getInt(fd, OPTIONS[control].level, OPTIONS[control].option),
+          );
         } catch (error) {
           notes[control] ??= (error as Error).message;
+          return undefined;
         }
-        value = read(control);
+      };
+      for (const control of CONTROLS) {
+        const want = asked[control];
+        let value = read(control);
+        let via: ControlReport["via"] = byNative.has(control) ? "native" : undefined;
+        if (want !== undefined && value !== want && sockopt.readOnly !== true) {
+          try {
+            const option = OPTIONS[control];
+            backend.setInt(fd, option.level, option.option, toKernel(control, want));
+            via = "setsockopt";
+          } catch (error) {
+            notes[control] ??= (error as Error).message;
+          }
+          value = read(control);
+        }
+        reports[control] = outcome(control, want, value, value !== undefined, via, notes[control]);
       }
-      reports[control] = outcome(control, want, value, value !== undefined, via, notes[control]);
+    } else {
+      const why = target.unavailable ?? "no setsockopt path for this socket";
+      for (const control of CONTROLS) {
+        const want = asked[control];
+        const side = control === "interval" || control === "count"
+          ? native?.sideEffects?.[control]
+          : undefined;
+        if (byNative.has(control)) {
+          reports[control] = outcome(control, want, want, false, "native", undefined);
+        } else if (want === undefined) {
+          reports[control] = outcome(control, undefined, side, false, undefined, undefined);
+        } else if (side !== undefined && byNative.has("idle")) {
+          // The runtime fixed this value along with the idle time: as asked, or not.
+          reports[control] = outcome(
+            control,
+            want,
+            side,
+            false,
+            "native",
+            side === want ? undefined : `the runtime fixes it at ${show(control, side)}; ${why}`,
+          );
+        } else {
+          reports[control] = {
+            status: "unsupported",
+            asked: want,
+            value: undefined,
+            verified: false,
+            via: undefined,
+            note: notes[control] ?? why,
+          };
+        }
+      }
     }
     roundedByUs(settings, reports);
-  } else {
-    const why = target.unavailable ?? "no setsockopt path for this socket";
+
+    const backendName = sockopt?.backend.name;
+    const unavailable = sockopt === undefined ? target.unavailable : undefined;
+    const side = native?.sideEffects;
+    let key = `${backendName}\u0000${unavailable}\u0000${side?.interval}\u0000${side?.count}`;
     for (const control of CONTROLS) {
-      const want = asked[control];
-      const side = control === "interval" || control === "count"
-        ? native?.sideEffects?.[control]
-        : undefined;
-      if (byNative.has(control)) {
-        reports[control] = outcome(control, want, want, false, "native", undefined);
-      } else if (want === undefined) {
-        reports[control] = outcome(control, undefined, side, false, undefined, undefined);
-      } else if (side !== undefined && byNative.has("idle")) {
-        // The runtime fixed this value along with the idle time: as asked, or not.
-        reports[control] = outcome(
-          control,
-          want,
-          side,
-          false,
-          "native",
-          side === want ? undefined : `the runtime fixes it at ${show(control, side)}; ${why}`,
-        );
-      } else {
-        reports[control] = {
-          status: "unsupported",
-          asked: want,
-          value: undefined,
-          verified: false,
-          via: undefined,
-          note: notes[control] ?? why,
-        };
-      }
+      const r = reports[control];
+      key += `\u0000${r.status}\u0001${r.value}\u0001${r.verified}\u0001${r.via}\u0001${r.note}`;
     }
+    const known = this.#reports.get(key);
+    if (known !== undefined) return known;
+    const report = this.#report(reports, backendName, unavailable, side);
+    if (this.#reports.size >= MAX_OUTCOMES) this.#reports.clear();
+    this.#reports.set(key, report);
+    return report;
   }
 
-  if (sockopt === undefined) roundedByUs(settings, reports);
-  const effective = (control: KeepaliveControl): number | undefined => {
-    const value = reports[control].value;
-    if (typeof value === "number") return value;
-    const side = control === "interval" || control === "count"
-      ? native?.sideEffects?.[control]
-      : undefined;
-    return side;
-  };
-  const on = reports.keepalive.value !== false &&
-    (reports.keepalive.value === true || settings.enabled);
-  const bound = detectionBound({
-    heartbeat: policy.heartbeat,
-    idleTimeout: policy.idleTimeout,
-    resolution: policy.resolution,
-    keepalive: on
-      ? {
-        // Unknown values stay undefined: the bound takes the system's and warns about them.
-        idle: msSpec(effective("idle")),
-        interval: msSpec(effective("interval")),
-        count: effective("count"),
-        userTimeout: msSpec(effective("userTimeout")),
-      }
-      : false,
-  });
-  // The bound's own advice assumes nothing was asked; say plainly what was asked and not set.
-  const unapplied = CONTROLS.filter((control) => reports[control].status === "unsupported");
-  const warning = unapplied.length === 0
-    ? undefined
-    : `${unapplied.join(", ")} asked but not set (${
-      reports[unapplied[0]].note
-    }): the system's values apply, and a peer that vanishes goes unnoticed for ${
-      formatDuration(bound.idleMs)
-    } on a quiet connection, ${formatDuration(bound.busyMs)} with data in flight`;
-  return Object.freeze({
-    ...reports,
-    backend: sockopt?.backend.name,
-    unavailable: sockopt === undefined ? target.unavailable : undefined,
-    bound: warning === undefined
-      ? bound
-      : Object.freeze({ ...bound, warnings: Object.freeze([warning, ...bound.warnings]) }),
-  });
+  /**
+   * The report of a connection accepted from a listener this plan tuned: the listener's values,
+   * each marked `via: "listener"` (Linux copies a listening socket's keepalive options to every
+   * connection it accepts). No call into the kernel: `verified` says whether this connection was
+   * read back (by a sample) and found to hold them.
+   *
+   * @param listener The listener's report.
+   * @param verified Whether this connection's values were read back and equal the listener's.
+   * @returns The derived report: one frozen object per listener report and `verified`.
+   */
+  inherit(listener: TuningReport, verified: boolean): TuningReport {
+    let pair = this.#inherited.get(listener);
+    if (pair === undefined) {
+      pair = [undefined, undefined];
+      this.#inherited.set(listener, pair);
+    }
+    const at = verified ? 1 : 0;
+    const known = pair[at];
+    if (known !== undefined) return known;
+    const derived = {} as Record<KeepaliveControl, ControlReport>;
+    for (const control of CONTROLS) {
+      const from = listener[control];
+      const set = from.status === "applied" || from.status === "adjusted";
+      derived[control] = Object.freeze({
+        ...from,
+        verified: from.verified && verified,
+        via: set ? "listener" : from.via,
+      });
+    }
+    // Only a TuningReport's own fields: a listener's report may carry more.
+    const { backend, unavailable, bound } = listener;
+    const report = Object.freeze({ ...derived, backend, unavailable, bound });
+    pair[at] = report;
+    return report;
+  }
+
+  #report(
+    reports: Record<KeepaliveControl, ControlReport>,
+    backend: string | undefined,
+    unavailable: string | undefined,
+    side: NativeKeepalive["sideEffects"],
+  ): TuningReport {
+    const settings = this.settings;
+    const policy = this.policy;
+    const effective = (control: KeepaliveControl): number | undefined => {
+      const value = reports[control].value;
+      if (typeof value === "number") return value;
+      return control === "interval" || control === "count" ? side?.[control] : undefined;
+    };
+    const on = reports.keepalive.value !== false &&
+      (reports.keepalive.value === true || settings.enabled);
+    const bound = detectionBound({
+      heartbeat: policy.heartbeat,
+      idleTimeout: policy.idleTimeout,
+      resolution: policy.resolution,
+      keepalive: on
+        ? {
+          // Unknown values stay undefined: the bound takes the system's and warns about them.
+          idle: msSpec(effective("idle")),
+          interval: msSpec(effective("interval")),
+          count: effective("count"),
+          userTimeout: msSpec(effective("userTimeout")),
+        }
+        : false,
+    });
+    // The bound's own advice assumes nothing was asked; say plainly what was asked and not set.
+    const unapplied = CONTROLS.filter((control) => reports[control].status === "unsupported");
+    const warning = unapplied.length === 0
+      ? undefined
+      : `${unapplied.join(", ")} asked but not set (${
+        reports[unapplied[0]].note
+      }): the system's values apply, and a peer that vanishes goes unnoticed for ${
+        formatDuration(bound.idleMs)
+      } on a quiet connection, ${formatDuration(bound.busyMs)} with data in flight`;
+    const frozen = {} as Record<KeepaliveControl, ControlReport>;
+    for (const control of CONTROLS) frozen[control] = Object.freeze(reports[control]);
+    return Object.freeze({
+      ...frozen,
+      backend,
+      unavailable,
+      bound: warning === undefined
+        ? bound
+        : Object.freeze({ ...bound, warnings: Object.freeze([warning, ...bound.warnings]) }),
+    });
+  }
 }
 
 /**
