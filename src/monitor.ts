@@ -362,9 +362,10 @@ const PING_OUT = 8;
 const READER_FIRED = 16; // an idle event of that kind fired at some point (see #firedAt)
 const WRITER_FIRED = 32;
 const ALL_FIRED = 64;
-const DRAINING = 128;
-const LOCAL_END = 256; // this side ended its side (endedLocally)
-const PEER_FIRST = 512; // the peer's FIN came before this side ended: a close after it is the peer's
+// This side ended its side before the peer's FIN came: a close is then ours, not the peer's. (A
+// slot winding down under max-idle / max-age has a non-zero #drainWhy instead of a bit here: the
+// byte is full.)
+const LOCAL_END = 128;
 
 const SLOT_BITS = 24;
 const SLOT_MASK = (1 << SLOT_BITS) - 1;
@@ -458,7 +459,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   // The store: one entry per slot. Optional features get arrays only when configured.
   #capacity = 0;
   #state = new Uint8Array(0);
-  #flags = new Uint16Array(0);
+  #flags = new Uint8Array(0);
   #gen = new Uint16Array(0);
   #driverOf = new Uint8Array(0);
   #lastIn = new Uint32Array(0);
@@ -763,6 +764,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     const state = connecting ? CONNECTING : OPEN;
     this.#state[slot] = state;
     this.#flags[slot] = 0;
+    if (this.#cfg.maxIdle > 0 || this.#cfg.maxAge > 0) this.#drainWhy[slot] = 0;
     this.#next[slot] = -1;
     this.#contexts[slot] = context;
     this.#begin(slot);
@@ -940,7 +942,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     if (this.#flags[slot] & ENDED) return;
     // No new ping after the peer's FIN: no answer could come. A ping already out must still be
     // answered in time (a peer that half-closes then goes silent is dead by heartbeat timeout).
-    this.#flags[slot] |= (this.#flags[slot] & LOCAL_END) === 0 ? ENDED | PEER_FIRST : ENDED;
+    this.#flags[slot] |= ENDED;
     this.#notices.tell(Notice.End, this.#contexts[slot], id);
   }
 
@@ -953,7 +955,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   endedLocally(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
-    this.#flags[slot] |= LOCAL_END;
+    if ((this.#flags[slot] & ENDED) === 0) this.#flags[slot] |= LOCAL_END;
   }
 
   /**
@@ -991,7 +993,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   closed(id: ConnectionId): void {
     const slot = id & SLOT_MASK;
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return;
-    const byPeer = (this.#flags[slot] & PEER_FIRST) !== 0;
+    const byPeer = (this.#flags[slot] & (ENDED | LOCAL_END)) === ENDED;
     this.#terminate(slot, CLOSED, byPeer ? "peer-close" : "local-close", undefined);
   }
 
@@ -1023,7 +1025,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       lastSent: this.#timeOf(this.#lastOut[slot]),
       pingOutstanding: (flags & PING_OUT) !== 0,
       ended: (flags & ENDED) !== 0,
-      draining: (flags & DRAINING) !== 0,
+      draining: this.#draining(slot),
     };
   }
 
@@ -1395,11 +1397,16 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     return period;
   }
 
+  /** Whether a max-idle / max-age policy is winding the slot down. */
+  #draining(slot: number): boolean {
+    return (this.#cfg.maxIdle > 0 || this.#cfg.maxAge > 0) && this.#drainWhy[slot] !== 0;
+  }
+
   /** Max idle and max age: ask to wind down, then close after the grace period. */
   #drainStep(slot: number, quiet: number): number {
     const cfg = this.#cfg;
     const tick = this.#tick;
-    if (this.#flags[slot] & DRAINING) {
+    if (this.#drainWhy[slot] !== 0) {
       const left = cfg.grace - ((tick - this.#drainAt[slot]) >>> 0);
       if (left > 0) return left;
       const reason: DrainReason = this.#drainWhy[slot] === 1 ? "max-idle" : "max-age";
@@ -1419,7 +1426,6 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       else if (left < wait) wait = left;
     }
     if (why === 0) return wait;
-    this.#flags[slot] |= DRAINING;
     this.#drainAt[slot] = tick;
     this.#drainWhy[slot] = why;
     const reason: DrainReason = why === 1 ? "max-idle" : "max-age";
