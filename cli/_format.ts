@@ -25,6 +25,7 @@ export const REASONS: Readonly<Record<DeathReason, string>> = {
   "broken-pipe": "wrote to a connection the peer had closed",
   unreachable: "the peer's host or network became unreachable",
   refused: "the peer refused the connection",
+  "connect-timeout": "the connection was not established within the connect timeout",
   error: "an unexpected error",
 };
 

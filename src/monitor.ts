@@ -1001,7 +1001,9 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
    * The state of a connection.
    *
    * @param id The connection's id.
-   * @returns The state, or `undefined` when the id is unknown or its slot was reused.
+   * @returns The state, or `undefined` when the id is unknown or its connection has ended: an
+   * ended connection's id is spent once its end was told (inside the callbacks of that end it is
+   * still `dead` or `closed`).
    */
   state(id: ConnectionId): ConnectionState | undefined {
     const slot = id & SLOT_MASK;
@@ -1519,6 +1521,13 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       if (driver !== undefined) this.#notices.tell(Notice.Destroy, driver, context, reason, error);
     }
     this.#contexts[slot] = undefined;
+    // Told: the id is spent now, whether the slot is freed now or when the wheel lets go of it, so
+    // state(id) is undefined from here on, the same way every time. A slot whose ids are all spent
+    // retires (generation 0, see MAX_GEN).
+    if (!this.#closed) {
+      const gen = this.#gen[slot];
+      this.#gen[slot] = gen >= MAX_GEN ? 0 : gen + 1;
+    }
     if ((this.#flags[slot] & IN_WHEEL) === 0) this.#free(slot);
   }
 
@@ -1528,12 +1537,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.#driverOf[slot] = NO_DRIVER;
     this.#state[slot] = FREE;
     this.#contexts[slot] = undefined;
-    const gen = this.#gen[slot];
-    if (gen >= MAX_GEN) {
-      this.#gen[slot] = 0; // retired: its ids are all spent (see MAX_GEN); no id owns it now
-      return;
-    }
-    this.#gen[slot] = gen + 1;
+    if (this.#gen[slot] === 0) return; // retired: its ids are all spent (see MAX_GEN)
     this.#next[slot] = this.#freeHead;
     this.#freeHead = slot;
   }

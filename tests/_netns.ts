@@ -3,17 +3,16 @@
  * started inside it, and an nftables table that silently drops a TCP port's packets both ways on
  * the input hook (a cut cable: no RST, no ICMP), then removes them again.
  *
- * Traffic never leaves the namespace: it has only its own loopback. Imports only `node:*` modules,
- * so test files running under `node --test`, `deno test -A` and `bun test` can all use it.
+ * Traffic never leaves the namespace: it has only its own loopback. Imports only `node:*` modules
+ * and `./_skip.ts`, so test files running under `node --test`, `deno test -A` and `bun test` can all
+ * use it.
  *
  * @example Cut a connection and wait for the fixture to notice
  * ```ts
  * import { test } from "node:test";
- * import { netnsAvailable, scriptCommand, withNetns } from "./_netns.ts";
+ * import { netnsSkip, scriptCommand, withNetns } from "./_netns.ts";
  *
- * test("a cut cable is noticed", async (t) => {
- *   const netns = netnsAvailable();
- *   if (!netns.ok) return t.skip(netns.reason);
+ * test("a cut cable is noticed", { skip: netnsSkip() }, async () => {
  *   await withNetns(async (ns) => {
  *     const { cmd, args } = scriptCommand(new URL("./fixtures/raw_echo.mjs", import.meta.url));
  *     const echo = ns.spawn(cmd, args);
@@ -31,6 +30,7 @@ import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { inCI } from "./_skip.ts";
 
 /** Whether this machine can run the namespace tests, and if not, why. */
 export type NetnsAvailability = { ok: true } | { ok: false; reason: string };
@@ -65,6 +65,32 @@ export interface WithNetnsOptions {
   /** How long `fn` may take before it is abandoned and the namespace torn down; 30 s by default. */
   timeoutMs?: number;
 }
+
+/**
+ * How late past its documented bound a test may see a detection through a real cut. A bound counts
+ * from the peer's last sign of life, which is never after the cut is in force (or a hang is sent),
+ * so tests start their clock then (after the fixture is ready: process start is not counted), and
+ * what this allows is only the machinery between the kernel's verdict and the test reading it:
+ *
+ * - kernel timer slop: with `CONFIG_HZ=250` the timer wheel files a 1–2 s keepalive or
+ *   retransmission timer at an 8-jiffy (32 ms) granularity, and each probe timer is armed from when
+ *   the one before fired, so lateness adds up along the chain. Measured on this 2-core machine
+ *   (Linux 6.18): the five timers from a last answer to a `2s:1s:3` keepalive death, 50–134 ms
+ *   late together (34 runs of `tests/cut_test.ts` over Node 24, Deno and Bun); node:net's eleven
+ *   (1 s + 10 × 1 s), about 300 ms (`tests/netns_test.ts`);
+ * - the scheduler: the fixture's event loop, then the test's, wake on 2 cores shared with another
+ *   runner (a heartbeat's bound already counts its monitor's ticks);
+ * - the JSON line through a pipe to the test: under 5 ms measured.
+ *
+ * In those runs every detection came at least 196 ms before its bound (cut tests: 384 ms): the
+ * tests cut half a second or more after the last answered probe, and the kernel counts from that
+ * answer. Where a probe is answered just before the cut the slop shows: in 10 runs of
+ * `tests/stress_test.ts` (2,000 connections, two runners at once) the latest death was 96 ms past
+ * the bound, counted from before the cut. So 300 ms leaves a busy machine room to run timers late,
+ * and fails a cut test whose detection comes 0.5–0.7 s later than today's (10–14 % of the 5 s
+ * keepalive bound; the old 1.5 s margin let 2 s through).
+ */
+export const DETECTION_TOLERANCE_MS = 300;
 
 const PREFIX = "sl-";
 const TABLE = "sl_cut";
@@ -225,11 +251,11 @@ function probe(): NetnsAvailability {
 
 /**
  * Whether this machine can run the namespace tests: Linux, root, and `ip netns` and `nft` working.
- * Probed once per process. Tests skip with the reason when it is not; in CI (`CI=true`) that is a
- * failure instead, so a broken runner cannot pass by skipping. `LIVENESS_SKIP_NETNS=1` skips on
- * purpose, CI or not.
+ * Probed once per process. In CI (`CI` set to any truthy value: `true`, `1`, `yes`…) an unusable
+ * machine is a failure instead, so a broken runner cannot pass by skipping. `LIVENESS_SKIP_NETNS=1`
+ * skips on purpose, CI or not.
  *
- * @returns `{ ok: true }`, or `{ ok: false, reason }` to pass to `t.skip`.
+ * @returns `{ ok: true }`, or `{ ok: false, reason }`.
  * @throws {Error} In CI when namespaces are unavailable and `LIVENESS_SKIP_NETNS` is not `1`;
  * call it inside a test so that this fails the test rather than the file.
  */
@@ -238,7 +264,7 @@ export function netnsAvailable(): NetnsAvailability {
     return { ok: false, reason: "network namespace tests skipped: LIVENESS_SKIP_NETNS=1" };
   }
   probed ??= probe();
-  if (!probed.ok && process.env.CI === "true") {
+  if (!probed.ok && inCI) {
     throw new Error(
       `Network namespace tests cannot run in CI: ${probed.reason}; set LIVENESS_SKIP_NETNS=1 to skip them`,
     );
@@ -246,6 +272,23 @@ export function netnsAvailable(): NetnsAvailability {
   return probed.ok
     ? probed
     : { ok: false, reason: `network namespace tests skipped: ${probed.reason}` };
+}
+
+/**
+ * The `skip` option of a test that needs namespaces, decided when the test is defined (see
+ * `tests/_skip.ts`: an in-body `t.skip()` counts as passed on Deno): `false` when they work here,
+ * otherwise the reason. In CI it is `false` without probing: the test runs, and its
+ * {@linkcode withNetns} fails with the reason. `LIVENESS_SKIP_NETNS=1` skips on purpose, CI or not.
+ *
+ * @returns What to pass as the test's `skip` option.
+ */
+export function netnsSkip(): string | false {
+  if (process.env.LIVENESS_SKIP_NETNS === "1") {
+    return "network namespace tests skipped: LIVENESS_SKIP_NETNS=1";
+  }
+  if (inCI) return false;
+  const availability = netnsAvailable();
+  return availability.ok ? false : availability.reason;
 }
 
 function pidsIn(name: string): number[] {
@@ -313,6 +356,7 @@ export class NetnsChild {
   readonly #label: string;
   readonly #child: ChildProcess;
   readonly #taken = new Set<number>();
+  readonly #arrivals: number[] = []; // performance.now() when each line was read, by index
   readonly #waiters = new Set<() => void>();
   #exit: ChildExit | null = null;
   #partial = "";
@@ -356,6 +400,20 @@ export class NetnsChild {
         done({ code, signal });
       });
     });
+  }
+
+  /**
+   * When a line was read, from `performance.now()`: the moment this process saw it, however long
+   * after that a {@linkcode NetnsChild.next} call returns it.
+   *
+   * @param line One of {@linkcode NetnsChild.lines}.
+   * @returns The time it was read.
+   * @throws {RangeError} When the line is not one of this child's.
+   */
+  receivedAt(line: JsonLine): number {
+    const index = this.lines.indexOf(line);
+    if (index === -1) throw new RangeError("receivedAt: not a line of this child");
+    return this.#arrivals[index];
   }
 
   /** The last part of what the child wrote to stderr. */
@@ -462,6 +520,7 @@ export class NetnsChild {
       }
       if (typeof value === "object" && value !== null && !Array.isArray(value)) {
         this.lines.push(value as JsonLine);
+        this.#arrivals.push(performance.now());
       } else {
         this.#other = (this.#other + text + "\n").slice(-TAIL_CHARS);
       }
@@ -603,12 +662,16 @@ export class Netns {
  * @param fn The test body.
  * @param options The time limit for `fn` (30 s by default).
  * @returns What `fn` resolved with.
- * @throws {Error} What `fn` threw; a timeout; or a failure to create or delete the namespace.
+ * @throws {Error} When namespaces are unavailable here (with the reason: see
+ * {@linkcode netnsAvailable}); what `fn` threw; a timeout; or a failure to create or delete the
+ * namespace.
  */
 export async function withNetns<T>(
   fn: (ns: Netns) => Promise<T>,
   options: WithNetnsOptions = {},
 ): Promise<T> {
+  const availability = netnsAvailable();
+  if (!availability.ok) throw new Error(availability.reason);
   const timeoutMs = options.timeoutMs ?? 30_000;
   const name = nextName();
   installExitHook();

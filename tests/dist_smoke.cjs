@@ -30,19 +30,30 @@ test("the CommonJS Node adapter watches, tunes and closes a loopback connection"
     keepalive: "2s:1s:3",
     onTransition: (t) => transitions.push(`${t.from}->${t.to}:${t.reason}`),
   });
-  const server = net.createServer((socket) => socket.resume());
-  watchServer(monitor, server);
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const client = connect(monitor, { port: server.address().port, host: "127.0.0.1" });
-  await once(client, "connect");
-  const report = tuningReport(client);
-  assert.equal(report.idle.value, 2000);
-  assert.equal(report.keepalive.status, "applied");
-  assert.equal(monitor.state(connectionId(client)), "open");
-  client.destroy();
-  await once(client, "close");
-  assert.deepEqual(transitions.slice(0, 1), ["open->closed:local-close"]);
-  server.close();
-  monitor.close();
+  const sockets = new Set();
+  const server = net.createServer((socket) => sockets.add(socket.resume()));
+  let client;
+  // A failed assertion must not leave the server open: the runner would wait for it.
+  try {
+    watchServer(monitor, server);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    client = connect(monitor, { port: server.address().port, host: "127.0.0.1" });
+    await once(client, "connect");
+    const report = tuningReport(client);
+    assert.equal(report.idle.value, 2000);
+    assert.equal(report.keepalive.status, "applied");
+    assert.equal(monitor.state(connectionId(client)), "open");
+    client.destroy();
+    await once(client, "close");
+    assert.deepEqual(transitions.slice(0, 2), [
+      "connecting->open:connected",
+      "open->closed:local-close",
+    ]);
+  } finally {
+    client?.destroy();
+    for (const socket of sockets) socket.destroy();
+    server.close();
+    monitor.close();
+  }
 });

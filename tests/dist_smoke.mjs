@@ -46,19 +46,26 @@ test("the ESM Node adapter declares a silent peer dead and destroys its socket",
     onTransition: (t) => t.to === "dead" && deaths.push(t.reason),
   });
   const server = net.createServer();
-  watchServer(monitor, server);
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const accepted = once(server, "connection");
-  const client = net.connect(server.address().port, "127.0.0.1").resume(); // reads, never answers
-  const [socket] = await accepted;
-  assert.ok(connectionId(socket) !== undefined);
-  await once(client, "end");
-  assert.deepEqual(deaths, ["heartbeat-timeout"]);
-  assert.equal(socket.destroyed, true);
-  client.destroy();
-  server.close();
-  monitor.close();
+  let client;
+  let socket;
+  // A failed assertion must not leave the server open: the runner would wait for it.
+  try {
+    watchServer(monitor, server);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const accepted = once(server, "connection");
+    client = net.connect(server.address().port, "127.0.0.1").resume(); // reads, never answers
+    [socket] = await accepted;
+    assert.ok(connectionId(socket) !== undefined);
+    await once(client, "end");
+    assert.deepEqual(deaths, ["heartbeat-timeout"]);
+    assert.equal(socket.destroyed, true);
+  } finally {
+    client?.destroy();
+    socket?.destroy();
+    server.close();
+    monitor.close();
+  }
 });
 
 test("the built CLI runs on this Node: plan prints the bound as JSON", async () => {
@@ -74,4 +81,37 @@ test("the built CLI runs on this Node: plan prints the bound as JSON", async () 
     encoding: "utf8",
   });
   assert.equal(JSON.parse(out).bound.idleMs, 5000);
+});
+
+test("the built CLI prints the package's version and names npm's specifiers", async () => {
+  const { execFileSync, spawn } = await import("node:child_process");
+  const cli = new URL("../dist/cli.js", import.meta.url).pathname;
+  assert.equal(
+    execFileSync(process.execPath, [cli, "--version"], { encoding: "utf8" }),
+    `${pkg.version}\n`,
+  );
+  const server = net.createServer((peer) => peer.end()); // the probe ends when the peer does
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const probe = spawn(process.execPath, [
+    cli,
+    "probe",
+    `127.0.0.1:${server.address().port}`,
+    "--json",
+  ], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const timer = setTimeout(() => probe.kill("SIGKILL"), 20_000);
+  try {
+    let out = "";
+    probe.stdout.setEncoding("utf8").on("data", (text) => out += text);
+    const [code] = await once(probe, "exit");
+    assert.equal(code, 0, out);
+    const connected = JSON.parse(out.split("\n")[0]);
+    assert.equal(connected.event, "connected");
+    assert.equal(connected.adapter, "socket-liveness/node");
+  } finally {
+    clearTimeout(timer);
+    server.close();
+  }
 });

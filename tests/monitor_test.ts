@@ -289,6 +289,7 @@ test("connecting: only the connect timeout runs until connected(), then every de
   const slow = monitor.track("slow", undefined, { connecting: true });
   const hung = monitor.track("hung", undefined, { connecting: true });
   assert.equal(monitor.state(slow), "connecting");
+  assert.equal(monitor.state(hung), "connecting");
   assert.deepEqual(monitor.stats().states.connecting, 2);
   clock.advance(3_000); // longer than the idle timeout: nothing, they are not connected yet
   assert.deepEqual(log, []);
