@@ -45,6 +45,7 @@ export {
 export { type ClassifyContext, classifyError, type DeathReason } from "./src/errors.ts";
 export { type Clock, ManualClock, systemClock } from "./src/clock.ts";
 export {
+  type CloseReason,
   type ConnectionEvent,
   type ConnectionId,
   type ConnectionInfo,
@@ -61,6 +62,7 @@ export {
   type MonitorPolicy,
   type PingEnforcementOptions,
   type SuspicionOptions,
+  type TrackOptions,
   type Transition,
   type TransitionReason,
 } from "./src/monitor.ts";
@@ -76,7 +78,10 @@ export type { SockAddr, SockoptBackend } from "./src/_sockopt.ts";
 export {
   type ControlReport,
   type ControlStatus,
+  type EarlierConnections,
   type KeepaliveControl,
+  KeepalivePlan,
+  type ListenerReport,
   type NativeKeepalive,
   tuneKeepalive,
   type TuneTarget,

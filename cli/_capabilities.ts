@@ -26,7 +26,7 @@ export interface RuntimeCapability {
   readonly ffi: {
     /** The FFI. */
     readonly via: string;
-    /** What to install, if anything. */
+    /** The npm package to install, if any (koffi: an optional dependency from npm, none from JSR). */
     readonly install?: string;
     /** A permission to grant, if any. */
     readonly permission?: string;
@@ -47,7 +47,7 @@ export const CAPABILITIES: readonly RuntimeCapability[] = [
     fixedWithIdle: { interval: 1000, count: 10 },
     ffi: {
       via: "koffi",
-      install: "an optional dependency (npm install koffi if it was skipped)",
+      install: "koffi",
       missing: "koffi not installed",
     },
   },
@@ -61,7 +61,7 @@ export const CAPABILITIES: readonly RuntimeCapability[] = [
     fixedWithIdle: { interval: 1000, count: 10 },
     ffi: {
       via: "koffi",
-      install: "an optional dependency (npm install koffi if it was skipped)",
+      install: "koffi",
       missing: "koffi not installed",
     },
   },

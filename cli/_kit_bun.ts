@@ -15,6 +15,7 @@ import {
   watchHandler,
 } from "../adapters/bun.ts";
 import { bunSocketFd, loadBunBackend } from "../adapters/_ffi_bun.ts";
+import { specifier } from "./_package.ts";
 import {
   endpoint,
   type Events,
@@ -93,7 +94,7 @@ function watched(monitor: LivenessMonitor<BunSocket>, socket: BunSocket): Watche
 /** The Bun kit. */
 export const kit: Kit = {
   runtime: "bun",
-  adapter: "socket-liveness/bun",
+  adapter: specifier("bun"),
   connect(host, port, policy, events, options): Promise<Watched> {
     const monitor = newMonitor(policy, events, options);
     const onData = reader(events);

@@ -9,6 +9,7 @@ import { LivenessMonitor } from "../mod.ts";
 import { connect, listen, type WatchedConn } from "../adapters/deno.ts";
 import { loadDenoBackend } from "../adapters/_ffi_deno.ts";
 import { findDenoFd } from "../adapters/_deno_fd.ts";
+import { specifier } from "./_package.ts";
 import {
   endpoint,
   type Events,
@@ -85,7 +86,7 @@ function watched(
 /** The Deno kit. */
 export const kit: Kit = {
   runtime: "deno",
-  adapter: "socket-liveness/deno",
+  adapter: specifier("deno"),
   async connect(host, port, policy, events, options): Promise<Watched> {
     const monitor = newMonitor(policy, events, options);
     let conn: WatchedConn;

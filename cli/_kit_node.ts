@@ -8,6 +8,7 @@ import { createServer, type Socket } from "node:net";
 import { LivenessMonitor } from "../mod.ts";
 import { connect, connectionId, tuningReport, watchServer } from "../adapters/node.ts";
 import { loadNodeBackend, nodeSocketFd } from "../adapters/_ffi_node.ts";
+import { specifier } from "./_package.ts";
 import {
   endpoint,
   type Events,
@@ -54,7 +55,7 @@ function watched(monitor: LivenessMonitor<Socket>, socket: Socket, events: Event
 /** The Node kit. */
 export const kit: Kit = {
   runtime: "node",
-  adapter: "socket-liveness/node",
+  adapter: specifier("node"),
   connect(host, port, policy, events, options): Promise<Watched> {
     const monitor = newMonitor(policy, events, options);
     return new Promise((resolve, reject) => {

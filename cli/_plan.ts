@@ -15,10 +15,15 @@ import {
   type NativeKeepalive,
   tuneKeepalive,
 } from "../mod.ts";
+import type { BackendResult } from "../src/_sockopt.ts";
+import { loadBunBackend } from "../adapters/_ffi_bun.ts";
+import { loadDenoBackend } from "../adapters/_ffi_deno.ts";
+import { loadNodeBackend } from "../adapters/_ffi_node.ts";
 import { type FlagSpec, type ParsedArgs, UsageError } from "./_args.ts";
 import { CAPABILITIES, type RuntimeCapability } from "./_capabilities.ts";
 import { durationFlag, type Tuning, TUNING_FLAGS, tuningFrom } from "./_options.ts";
-import { checkRuntimeName, type Output } from "./_runtime.ts";
+import { registry } from "./_package.ts";
+import { checkRuntimeName, type Output, runtime as running, type RuntimeName } from "./_runtime.ts";
 
 /** The flags of `plan`. */
 export const PLAN_FLAGS: readonly FlagSpec[] = [
@@ -27,7 +32,7 @@ export const PLAN_FLAGS: readonly FlagSpec[] = [
     name: "--budget",
     value: "DURATION",
     help:
-      "a middlebox's idle limit (NAT, load balancer), e.g. 350s for AWS NLB: warns when exceeded",
+      "a middlebox's idle limit (NAT, load balancer), e.g. 350s for AWS NLB: says whether it is met",
   },
   { name: "--runtime", value: "NAME", help: "show only node, deno or bun" },
   { name: "--json", help: "one JSON object on stdout" },
@@ -42,9 +47,25 @@ interface BoundJson {
   readonly keepaliveMs: number | null;
 }
 
+/** Whether this runtime's FFI works here: checked for the runtime running `plan` only. */
+interface FfiHere {
+  readonly ok: boolean;
+  /** Why not, e.g. `koffi not installed`. */
+  readonly problem: string | null;
+  /** What makes it work, when something can: `npm install koffi`, `run with --allow-ffi`. */
+  readonly fix: string | null;
+}
+
+/** How long a quiet connection sends nothing, and what ends the silence. */
+interface Silence {
+  readonly ms: number;
+  readonly by: "keepalive" | "heartbeat" | null;
+}
+
 /** One runtime's row. */
 interface RuntimePlan {
   readonly id: RuntimeCapability["id"];
+  readonly runtime: RuntimeName;
   readonly label: string;
   readonly api: string;
   readonly native: KeepaliveControl[];
@@ -52,8 +73,12 @@ interface RuntimePlan {
   readonly ffiVia: string;
   readonly install: string | null;
   readonly permission: string | null;
+  /** `null` when another runtime runs `plan`. */
+  readonly ffiHere: FfiHere | null;
   readonly withFfi: BoundJson;
   readonly withoutFfi: BoundJson & { readonly warning: string | null };
+  /** Whether a quiet connection sends something within `--budget` (`null` without one). */
+  readonly budgetMet: { readonly withFfi: boolean; readonly withoutFfi: boolean } | null;
   readonly notes: string[];
 }
 
@@ -84,8 +109,52 @@ function inFlags(warning: string): string {
     .replace(/\bset keepalive\.idle\b/, "set --idle");
 }
 
+/** The running runtime's FFI backend, loaded as its adapter loads it; never throws. */
+function loadBackend(name: RuntimeName): BackendResult {
+  switch (name) {
+    case "node":
+      return loadNodeBackend();
+    case "deno":
+      return loadDenoBackend();
+    case "bun":
+      return loadBunBackend();
+  }
+}
+
+/** What is true of a runtime's FFI where `plan` runs, in plain words. */
+function ffiHere(capability: RuntimeCapability, loaded: BackendResult | undefined): FfiHere | null {
+  if (capability.runtime !== running || loaded === undefined) return null;
+  if (loaded.ok) return { ok: true, problem: null, fix: null };
+  const fixable = loaded.reason === capability.ffi.missing;
+  const { install, permission } = capability.ffi;
+  const fix = !fixable
+    ? null
+    : install !== undefined
+    ? `npm install ${install}`
+    : permission !== undefined
+    ? `run with ${permission}`
+    : null;
+  return { ok: false, problem: loaded.reason, fix };
+}
+
+/**
+ * How long a quiet connection sends nothing: until the first keepalive probe (the kernel sends it
+ * after the idle time) or heartbeat ping (after the interval without a byte from the peer).
+ */
+function silence(tuning: Tuning, keepaliveIdleMs: number | undefined): Silence {
+  const idle = tuning.settings.enabled ? keepaliveIdleMs ?? LINUX_DEFAULTS.idleMs : Infinity;
+  const ping = tuning.heartbeat?.interval ?? Infinity;
+  if (!Number.isFinite(Math.min(idle, ping))) return { ms: Infinity, by: null };
+  return ping < idle ? { ms: ping, by: "heartbeat" } : { ms: idle, by: "keepalive" };
+}
+
 /** What one runtime's adapter will report for these options, computed by the core itself. */
-function planFor(capability: RuntimeCapability, tuning: Tuning): RuntimePlan {
+function planFor(
+  capability: RuntimeCapability,
+  tuning: Tuning,
+  budget: number | undefined,
+  loaded: BackendResult | undefined,
+): RuntimePlan {
   const settings = tuning.settings;
   const withIdle = settings.enabled && settings.idleMs !== undefined;
   const fixed = withIdle ? capability.fixedWithIdle : undefined;
@@ -134,8 +203,24 @@ function planFor(capability: RuntimeCapability, tuning: Tuning): RuntimePlan {
       } and ${LINUX_DEFAULTS.count}`,
     );
   }
+  // The same rule as the core's budget warning: something must cross a quiet flow before the budget.
+  let budgetMet: RuntimePlan["budgetMet"] = null;
+  if (budget !== undefined) {
+    const idleWithout = without.idle.status === "unsupported" ? undefined : settings.idleMs;
+    const withFfiMet = silence(tuning, settings.idleMs).ms < budget;
+    const withoutFfiMet = silence(tuning, idleWithout).ms < budget;
+    budgetMet = { withFfi: withFfiMet, withoutFfi: withoutFfiMet };
+    if (withFfiMet && !withoutFfiMet) {
+      notes.push(
+        `without FFI keepalive idle stays the system's ${
+          formatDuration(LINUX_DEFAULTS.idleMs)
+        }: a quiet flow outlasts the ${formatDuration(budget)} budget`,
+      );
+    }
+  }
   return {
     id: capability.id,
+    runtime: capability.runtime,
     label: capability.label,
     api: capability.api,
     native: nativeControls,
@@ -143,11 +228,13 @@ function planFor(capability: RuntimeCapability, tuning: Tuning): RuntimePlan {
     ffiVia: capability.ffi.via,
     install: capability.ffi.install ?? null,
     permission: capability.ffi.permission ?? null,
+    ffiHere: ffiHere(capability, loaded),
     withFfi: boundJson(withFfi),
     withoutFfi: {
       ...boundJson(without.bound),
       warning: ffiControls.length > 0 ? without.bound.warnings[0] ?? null : null,
     },
+    budgetMet,
     notes,
   };
 }
@@ -214,8 +301,11 @@ export function plan(parsed: ParsedArgs, out: Output): number {
     ...tuning.adjustments,
     ...bound.warnings.filter((w) => !isAdjustment(w)).map(inFlags),
   ];
-  const runtimes = CAPABILITIES.filter((c) => only === undefined || c.runtime === only)
-    .map((capability) => planFor(capability, tuning));
+  const shown = CAPABILITIES.filter((c) => only === undefined || c.runtime === only);
+  // Whether the FFI works is known for the runtime running this only: load it as its adapter does.
+  const loaded = shown.some((c) => c.runtime === running) ? loadBackend(running) : undefined;
+  const runtimes = shown.map((capability) => planFor(capability, tuning, budget, loaded));
+  const quiet = silence(tuning, tuning.settings.idleMs);
   const k = tuning.settings;
 
   if (parsed.flags.has("--json")) {
@@ -235,6 +325,12 @@ export function plan(parsed: ParsedArgs, out: Output): number {
         idleTimeoutMs: tuning.idleTimeout ?? null,
         resolutionMs: tuning.resolution,
         budgetMs: budget ?? null,
+      },
+      budget: budget === undefined ? null : {
+        ms: budget,
+        met: quiet.ms < budget,
+        silentMs: finite(quiet.ms),
+        silentUntil: quiet.by,
       },
       bound: {
         ...boundJson(bound),
@@ -259,6 +355,10 @@ export function plan(parsed: ParsedArgs, out: Output): number {
     ],
   ];
   for (const [what, ms, why] of rows) lines.push(`  ${what.padEnd(18)}${ms.padEnd(11)}${why}`);
+  if (budget !== undefined) {
+    lines.push("");
+    lines.push(budgetLine(budget, quiet));
+  }
   lines.push("");
   lines.push("Per runtime (what each adapter's tuning report will say):");
   for (const runtime of runtimes) {
@@ -266,10 +366,9 @@ export function plan(parsed: ParsedArgs, out: Output): number {
     lines.push(`    native       ${runtime.native.map((c) => NAMES[c]).join(", ") || "nothing"}`);
     if (runtime.ffi.length === 0) lines.push(`    needs FFI    nothing`);
     else {
-      const how = `through ${runtime.ffiVia}${
-        runtime.install === null ? "" : `, ${runtime.install}`
-      }${runtime.permission === null ? "" : `; run with ${runtime.permission}`}`;
-      lines.push(`    needs FFI    ${runtime.ffi.map((c) => NAMES[c]).join(", ")}: ${how}`);
+      lines.push(
+        `    needs FFI    ${runtime.ffi.map((c) => NAMES[c]).join(", ")}: ${ffiHow(runtime)}`,
+      );
     }
     const ms = (value: number | null) => value === null ? "never" : formatDuration(value);
     const bounds = (b: BoundJson) =>
@@ -290,6 +389,53 @@ export function plan(parsed: ParsedArgs, out: Output): number {
   }
   out.line(lines.join("\n"));
   return 0;
+}
+
+/** Whether the budget is met, in one plain sentence. */
+function budgetLine(budget: number, quiet: Silence): string {
+  const at = formatDuration(budget);
+  if (quiet.ms < budget) {
+    const what = quiet.by === "heartbeat" ? "a heartbeat ping" : "a keepalive probe";
+    return `Budget ${at}: met. A quiet connection sends ${what} after ${
+      formatDuration(quiet.ms)
+    } of silence, before the middlebox drops the flow at ${at}.`;
+  }
+  if (quiet.by === null) {
+    return `Budget ${at}: not met. A quiet connection sends nothing (keepalive off, no heartbeat): the middlebox drops the flow at ${at}.`;
+  }
+  const what = quiet.by === "heartbeat" ? "heartbeat interval" : "keepalive idle";
+  return `Budget ${at}: not met. A quiet connection sends nothing for ${
+    formatDuration(quiet.ms)
+  } (the ${what}): the middlebox drops the flow first, at ${at}.`;
+}
+
+/** How a runtime reaches setsockopt, and what is true of it where `plan` runs. */
+function ffiHow(runtime: RuntimePlan): string {
+  const via = `through ${runtime.ffiVia}`;
+  const here = runtime.ffiHere;
+  if (here === null) {
+    // Another runtime's FFI cannot be checked from here: what it takes. (From npm, koffi is an
+    // optional dependency; JSR installs no npm package.)
+    const install = runtime.install === null
+      ? ""
+      : ` (${
+        registry === "npm"
+          ? "an optional dependency of socket-liveness"
+          : `npm install ${runtime.install}`
+      }; checked when plan runs on ${runtime.runtime})`;
+    return `${via}${install}${
+      runtime.permission === null ? "" : `; run with ${runtime.permission}`
+    }`;
+  }
+  if (here.ok) {
+    return runtime.permission === null
+      ? `${via}, which loads here`
+      : `${via}; ${runtime.permission} is granted`;
+  }
+  if (here.fix === null) return `${via}, unavailable here: ${here.problem}`;
+  return runtime.permission !== null
+    ? `${via}; ${runtime.permission} is not granted: ${here.fix}`
+    : `${via}, which is not installed here: ${here.fix}`;
 }
 
 function isAdjustment(warning: string): boolean {

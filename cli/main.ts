@@ -22,6 +22,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type FlagSpec, formatFlags, parseArgs, type ParsedArgs, UsageError } from "./_args.ts";
 import { CUT_WORKER, cutWorker, demo, DEMO_FLAGS } from "./_demo.ts";
+import { VERSION } from "./_package.ts";
 import { plan, PLAN_FLAGS } from "./_plan.ts";
 import { probe, PROBE_FLAGS } from "./_probe.ts";
 import {
@@ -120,6 +121,7 @@ function generalHelp(): string {
     "Usage:",
     ...Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(width)}${c.summary}`),
     `  ${"socket-liveness help [COMMAND]".padEnd(width)}this help, or a command's`,
+    `  ${"socket-liveness --version".padEnd(width)}the version (also -V)`,
     "",
     "Durations take a unit: 500ms, 30s, 1m30s, 2h. `--runtime node|deno|bun` runs probe and demo",
     "under that runtime (from node_modules/.bin or PATH).",
@@ -187,6 +189,10 @@ export async function main(
       if (topic === undefined) out.line(generalHelp());
       else if (Object.hasOwn(COMMANDS, topic)) out.line(commandHelp(topic));
       else throw unknownCommand(topic);
+      return 0;
+    }
+    if (name === "--version" || name === "-V") {
+      out.line(VERSION);
       return 0;
     }
     if (name === CUT_WORKER) return await cutWorker(out);

@@ -1,5 +1,6 @@
 // Runs the static checks, the build and the test suite on every runtime, concurrently, and prints a
-// summary whose last line is `N passed, N failed`. Each task logs to .tmp/logs/<task>.log.
+// summary (passed, failed and skipped per task) whose last line is `N passed, N failed, N skipped`.
+// Each task logs to .tmp/logs/<task>.log.
 //
 //   node scripts/test.mjs                      everything (what `npm test` runs)
 //   node scripts/test.mjs --only node24,deno   these tasks (and what they need); also `checks`, `tests`
@@ -36,6 +37,7 @@ const nodeSystemMajor = execFileSync(nodeSystem, ["--version"], { encoding: "utf
   .replace(/^v(\d+).*/, "$1");
 const node = process.execPath; // runs the JavaScript tools (tsc, tsup, publint, attw)
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+const denoJson = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
 const tarball = join(packDir, `${pkg.name.replace(/^@/, "").replace("/", "-")}-${pkg.version}.tgz`);
 const TASK_TIMEOUT_MS = 10 * 60_000;
 const TEST_TIMEOUT_MS = 60_000; // per test, for the runners that have such a limit (Bun's is 5 s)
@@ -89,6 +91,8 @@ function lastNumber(text, pattern) {
   return matches.length === 0 ? null : Number(matches.at(-1)[1]);
 }
 
+// Skips are counted per runtime too: a test that cannot run here must say so where it is defined
+// (`{ skip: reason }`, see tests/_skip.ts), since Deno counts an in-body `t.skip()` as passed.
 const counters = {
   // TAP (`# pass 3`) when not on a terminal up to Node 22, the spec reporter (`ℹ pass 3`) since.
   // A test that hits its timeout is `cancelled`, not `fail`.
@@ -98,17 +102,23 @@ const counters = {
     return {
       passed: lastNumber(log, /^(?:#|ℹ) pass (\d+)$/gm),
       failed: failed === null ? null : failed + cancelled,
+      skipped: lastNumber(log, /^(?:#|ℹ) skipped (\d+)$/gm),
     };
   },
-  // `ok | 12 passed (3 steps) | 0 failed (45ms)`, or `FAILED | 11 passed | 1 failed ...`.
+  // `ok | 12 passed (3 steps) | 0 failed | 2 ignored (45ms)`, or `FAILED | 11 passed | 1 failed …`;
+  // a test skipped where it is defined is `ignored` (none: no such part).
   deno: (log) => ({
     passed: lastNumber(log, /^(?:ok|FAILED) \| (\d+) passed/gm),
     failed: lastNumber(log, /^(?:ok|FAILED) \| .*?(\d+) failed/gm),
+    skipped: lastNumber(log, /^(?:ok|FAILED) \| .*?(\d+) ignored/gm) ??
+      (lastNumber(log, /^(?:ok|FAILED) \| (\d+) passed/gm) === null ? null : 0),
   }),
-  // ` 12 pass` and ` 0 fail` near the end.
+  // ` 12 pass`, ` 2 skip` and ` 0 fail` near the end (no skip line when none was skipped).
   bun: (log) => ({
     passed: lastNumber(log, /^\s*(\d+) pass$/gm),
     failed: lastNumber(log, /^\s*(\d+) fail$/gm),
+    skipped: lastNumber(log, /^\s*(\d+) skip$/gm) ??
+      (lastNumber(log, /^\s*(\d+) pass$/gm) === null ? null : 0),
   }),
 };
 
@@ -183,6 +193,12 @@ const ALL_TASKS = [
     kind: "check",
     cmd: [bin("deno"), "test", "--doc", "-A", "mod.ts", "src/"],
   },
+  {
+    // Every public symbol documented, no public type referring to a private one (what JSR shows).
+    name: "deno-doc-lint",
+    kind: "check",
+    cmd: [bin("deno"), "doc", "--lint", ...existing(Object.values(denoJson.exports))],
+  },
   { name: "deno-fmt", kind: "check", cmd: [bin("deno"), "fmt", "--check"] },
   {
     name: "deno-publish",
@@ -194,6 +210,12 @@ const ALL_TASKS = [
     kind: "check",
     needs: ["build"],
     cmd: [node24, "scripts/check_package.ts"],
+  },
+  {
+    // README and JSDoc examples compile: tsc with @types/node, tsc with bun-types, deno check.
+    name: "examples-types",
+    kind: "check",
+    cmd: [node24, "scripts/check_examples.ts"],
   },
   {
     name: "pack",
@@ -392,16 +414,17 @@ function relativeArg(arg) {
 function tally(task, result) {
   if (task.kind === "check") {
     const ok = result.code === 0;
-    return { passed: ok ? 1 : 0, failed: ok ? 0 : 1, ok, note: result.note };
+    return { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: null, ok, note: result.note };
   }
   const counted = task.count(result.log);
   const passed = counted.passed ?? 0;
+  const skipped = counted.skipped ?? null;
   let failed = counted.failed ?? 0;
   let note = result.note;
   if (result.code === 0 && passed + failed === 0) note = "ran no tests";
   // A crash before the runner's summary still has to show up in the totals.
   if ((result.code !== 0 || note) && failed === 0) failed = 1;
-  return { passed, failed, ok: result.code === 0 && failed === 0 && passed > 0, note };
+  return { passed, failed, skipped, ok: result.code === 0 && failed === 0 && passed > 0, note };
 }
 
 function tail(text, lines) {
@@ -438,20 +461,23 @@ async function main() {
     }
   }
 
+  // `skip` is what each runner reported as skipped (Deno: ignored); checks skip nothing ("-").
   const width = Math.max(4, ...rows.map(({ task }) => task.name.length));
   const line = (...cells) =>
     cells.map((cell, i) => i < 2 ? cell.padEnd(i === 0 ? width : 6) : cell.padStart(5)).join("  ");
-  console.log(`\n${line("task", "result", "pass", "fail", "time")}`);
-  for (const { task, result, passed, failed, ok, note } of rows) {
+  console.log(`\n${line("task", "result", "pass", "fail", "skip", "time")}`);
+  for (const { task, result, passed, failed, skipped, ok, note } of rows) {
     const time = `${result.seconds.toFixed(1)}s`;
-    const cells = [task.name, ok ? "ok" : "FAILED", String(passed), String(failed), time];
+    const skip = skipped === null ? "-" : String(skipped);
+    const cells = [task.name, ok ? "ok" : "FAILED", String(passed), String(failed), skip, time];
     console.log(`${line(...cells)}${note && !ok ? `  ${note}` : ""}`);
   }
   const passed = rows.reduce((sum, row) => sum + row.passed, 0);
   const failed = rows.reduce((sum, row) => sum + row.failed, 0);
+  const skipped = rows.reduce((sum, row) => sum + (row.skipped ?? 0), 0);
   const allOk = rows.every((row) => row.ok);
   console.log(`\ntotal time ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  console.log(`${passed} passed, ${failed} failed`);
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
   process.exitCode = allOk ? 0 : 1;
 }
 

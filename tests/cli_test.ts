@@ -5,10 +5,15 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, type Server, type Socket } from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { inCI } from "./_skip.ts";
+import { registryOf, specifier } from "../cli/_package.ts";
 
 const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
@@ -170,6 +175,176 @@ test("plan: a middlebox budget shorter than keepalive's idle is a warning", {
   assert.ok(!fine.warnings.some((w: string) => w.includes("budget")), fine.warnings.join("\n"));
 });
 
+test("plan: says plainly whether the budget is met, per runtime too", {
+  timeout: 30_000,
+}, async () => {
+  const [met, missed, json] = await Promise.all([
+    cli(["plan", "--idle", "60s", "--budget", "350s"]),
+    cli(["plan", "--budget", "350s"]),
+    cli(["plan", "--idle", "60s", "--budget", "350s", "--json"]),
+  ]);
+  assert.equal(met.code, 0, met.stderr);
+  assert.match(
+    met.stdout,
+    /^Budget 350 s: met\. A quiet connection sends a keepalive probe after 60 s/m,
+  );
+  // Deno sets the idle time only through FFI: without it the system's 7200 s outlasts the budget.
+  assert.match(
+    met.stdout,
+    /Deno 2:[^]*?note\s+without FFI keepalive idle stays the system's 7200 s: a quiet flow outlasts the 350 s budget/,
+  );
+  assert.match(
+    missed.stdout,
+    /^Budget 350 s: not met\. A quiet connection sends nothing for 7200 s/m,
+  );
+  const plan = JSON.parse(json.stdout);
+  assert.deepEqual(plan.budget, {
+    ms: 350_000,
+    met: true,
+    silentMs: 60_000,
+    silentUntil: "keepalive",
+  });
+  const byId = Object.fromEntries(plan.runtimes.map((r: { id: string }) => [r.id, r]));
+  assert.deepEqual(byId.deno.budgetMet, { withFfi: true, withoutFfi: false });
+  assert.deepEqual(byId.node24.budgetMet, { withFfi: true, withoutFfi: true });
+  const heartbeat = await cli([
+    "plan",
+    "--keepalive",
+    "off",
+    "--heartbeat",
+    "20s/10s",
+    "--budget",
+    "30s",
+  ]);
+  assert.match(
+    heartbeat.stdout,
+    /^Budget 30 s: met\. A quiet connection sends a heartbeat ping after 20 s/m,
+  );
+  const { stdout } = await cli(["plan"]);
+  assert.doesNotMatch(stdout, /^Budget/m);
+});
+
+/** What this runtime's FFI really is here, found out apart from the CLI. */
+function ffiHereExpected(): RegExp {
+  if (runtime === "deno") return /through Deno\.dlopen; --allow-ffi is granted/;
+  if (runtime === "bun") return /through bun:ffi \(built in\), which loads here/;
+  try {
+    createRequire(import.meta.url)("koffi");
+    return /through koffi, which loads here/;
+  } catch {
+    return /through koffi, which is not installed here: npm install koffi/;
+  }
+}
+
+test("plan: says whether this runtime's FFI works here, not what might be missing", {
+  skip: process.platform === "linux" ? false : "the FFI backends load on Linux only",
+  timeout: 30_000,
+}, async () => {
+  const text = await cli(["plan", "--keepalive", "2s:1s:3", "--user-timeout", "3s"]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, ffiHereExpected());
+  assert.doesNotMatch(text.stdout, /if it was skipped/);
+  const json = JSON.parse(
+    (await cli(["plan", "--keepalive", "2s:1s:3", "--user-timeout", "3s", "--json"])).stdout,
+  );
+  for (const row of json.runtimes as { runtime: string; ffiHere: { ok: boolean } | null }[]) {
+    if (row.runtime !== runtime) assert.equal(row.ffiHere, null, JSON.stringify(row));
+    else assert.equal(typeof row.ffiHere?.ok, "boolean", JSON.stringify(row));
+  }
+  if (runtime !== "node") {
+    // Node rows, seen from Deno or Bun: how koffi is reached, unchecked.
+    assert.match(
+      text.stdout,
+      /through koffi \(npm install koffi; checked when plan runs on node\)/,
+    );
+  }
+});
+
+test("plan on Deno without --allow-ffi says it is not granted", {
+  skip: runtime === "deno" ? false : "a Deno permission",
+  timeout: 30_000,
+}, () => {
+  const child = spawnSync(deno!.execPath(), [
+    "run",
+    "--no-prompt",
+    "--allow-read",
+    "--allow-env",
+    MAIN,
+    "plan",
+    "--keepalive",
+    "2s:1s:3",
+    "--runtime",
+    "deno",
+    "--json",
+  ], { encoding: "utf8", timeout: 20_000, env: { ...process.env, NO_COLOR: "1" } });
+  assert.equal(child.status, 0, child.stderr);
+  const [row] = JSON.parse(child.stdout).runtimes;
+  assert.deepEqual(row.ffiHere, {
+    ok: false,
+    problem: "Deno needs --allow-ffi",
+    fix: "run with --allow-ffi",
+  });
+});
+
+test("plan on Node where koffi cannot be found says it is not installed", {
+  skip: runtime === "node"
+    ? process.platform === "linux" ? false : "koffi is loaded on Linux only"
+    : "koffi is Node's",
+  timeout: 30_000,
+}, () => {
+  // The sources, copied where no node_modules above them holds koffi.
+  const dir = mkdtempSync(join(tmpdir(), "socket-liveness-cli-"));
+  try {
+    const root = new URL("../", import.meta.url);
+    for (const name of ["mod.ts", "src", "adapters", "cli", "deno.json", "package.json"]) {
+      cpSync(new URL(name, root), join(dir, name), { recursive: true });
+    }
+    const child = spawnSync(process.execPath, [
+      join(dir, "cli", "main.ts"),
+      "plan",
+      "--keepalive",
+      "2s:1s:3",
+      "--user-timeout",
+      "3s",
+      "--runtime",
+      "node",
+    ], { encoding: "utf8", timeout: 20_000 });
+    assert.equal(child.status, 0, child.stderr);
+    assert.match(
+      child.stdout,
+      /needs FFI\s+user timeout: through koffi, which is not installed here: npm install koffi/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("--version and -V print the package's version", { timeout: 30_000 }, async () => {
+  const root = new URL("../", import.meta.url);
+  const { version } = JSON.parse(readFileSync(new URL("package.json", root), "utf8"));
+  assert.equal(JSON.parse(readFileSync(new URL("deno.json", root), "utf8")).version, version);
+  for (const flag of ["--version", "-V"]) {
+    const result = await cli([flag]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `${version}\n`);
+  }
+  assert.match((await cli(["--help"])).stdout, /socket-liveness --version/);
+});
+
+test("messages name the specifiers of the registry the CLI came from", () => {
+  const cases: [string, "npm" | "jsr"][] = [
+    ["https://jsr.io/@liveness/socket/0.1.0/cli/_package.ts", "jsr"],
+    ["file:///app/node_modules/@jsr/liveness__socket/cli/_package.js", "jsr"],
+    ["file:///app/node_modules/socket-liveness/dist/chunk-ABC.js", "npm"],
+    ["file:///app/node_modules/socket-liveness/dist/cli.js", "npm"],
+    ["file:///home/me/socket-liveness/cli/_package.ts", "jsr"], // a checkout: JSR's layout
+  ];
+  for (const [url, registry] of cases) assert.equal(registryOf(url), registry, url);
+  assert.equal(specifier("deno", "jsr"), "@liveness/socket/deno");
+  assert.equal(specifier("deno", "npm"), "socket-liveness/deno");
+  assert.equal(specifier(undefined, "npm"), "socket-liveness");
+});
+
 test("bad flags exit 2 and name the flag and what is allowed", { timeout: 30_000 }, async () => {
   const cases: [string[], RegExp][] = [
     [["plan", "--idle", "abc"], /--idle must be a duration like "30s"/],
@@ -239,6 +414,8 @@ test("probe prints the tuning report and exits 1 with reason reset when the peer
     ]);
     await run.waitFor(/Watching/, 15_000);
     assert.match(run.stdout, /^Connected 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ on \w+/m);
+    // From this checkout (the source JSR publishes): JSR's names.
+    assert.match(run.stdout, new RegExp(` through @liveness/socket/${runtime}$`, "m"));
     assert.match(run.stdout, /Tuning report \(setsockopt through \S+\)/);
     assert.match(run.stdout, /idle\s+applied\s+2 s\s+2 s/);
     assert.match(run.stdout, /user timeout\s+applied\s+3 s\s+3 s\s+setsockopt, read back/);
@@ -344,6 +521,7 @@ test("demo: JSON lines, every client ends as expected, exit 0", { timeout: 55_00
   const cut = clients.cut;
   if (cut.skipped !== null) {
     note(t, `${runtime}: the demo skipped the cut cable: ${cut.skipped}`);
+    assert.ok(!inCI, `CI must run the demo's cut cable, yet it was skipped: ${cut.skipped}`);
     assert.ok(
       !namespacesPossible(),
       `namespaces work here, yet the cut was skipped: ${cut.skipped}`,
