@@ -41,8 +41,20 @@ export class Suspicion {
   // acceptable pause) stays exact instead of wrapping.
   #dueTick = new Float64Array(0);
 
-  constructor(settings: SuspicionSettings) {
+  /**
+   * The fewest ticks from an arrival to φ's crossing, whatever the samples: the crossing grows with
+   * the mean (never below 0 plus the acceptable pause) and the deviation (never below its minimum).
+   */
+  readonly soonestTicks: number;
+
+  constructor(settings: SuspicionSettings, resolution: number) {
     this.settings = settings;
+    const crossing = phiCrossing(
+      settings.threshold,
+      settings.acceptablePauseMs,
+      settings.minStdDeviationMs,
+    );
+    this.soonestTicks = Math.max(1, Math.floor(crossing / resolution));
   }
 
   grow(capacity: number): void {

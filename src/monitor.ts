@@ -527,7 +527,9 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       cfg.idleTimeout > 0 || cfg.maxIdle > 0 || cfg.maxAge > 0 || cfg.heartbeatInterval > 0 ||
       cfg.suspicion !== undefined || cfg.pingEnforcement !== undefined || cfg.watchKernelIdle > 0;
     this.#soonest = soonestDeadline(cfg);
-    this.#suspicion = cfg.suspicion === undefined ? undefined : new Suspicion(cfg.suspicion);
+    this.#suspicion = cfg.suspicion === undefined
+      ? undefined
+      : new Suspicion(cfg.suspicion, cfg.resolution);
     this.#notices = new Notices(cfg, {
       closed: () => this.#closed,
       listened: (type) => this.listened(type),
@@ -808,6 +810,8 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     if (cfg.heartbeatJitter > 0) {
       this.#pingWait[slot] = this.#jittered(cfg.heartbeatInterval, cfg.heartbeatJitter);
     }
+    // No ping yet, and `when` never said no: as if the last ping were long ago.
+    if (cfg.heartbeatInterval > 0) this.#pingAt[slot] = tick - 0x7fffffff;
     if (cfg.maxAge > 0) {
       this.#ageDue[slot] = tick + this.#jittered(cfg.maxAge, cfg.maxAgeJitter) + 1;
     }
@@ -925,6 +929,12 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       if (state === OPEN || state === IDLE) this.#transition(slot, PROBING, "keepalive-probe");
     } else if (state === PROBING && (this.#flags[slot] & PING_OUT) === 0) {
       this.#transition(slot, OPEN, "ack");
+      // Answered probes are no data: quiet for the idle period, it is idle again at once.
+      const idle = this.#cfg.idle;
+      const quiet = (this.#tick - this.#lastIn[slot]) >>> 0;
+      if (idle > 0 && this.#state[slot] === OPEN && quiet > idle) {
+        this.#transition(slot, IDLE, "reader-idle");
+      }
     }
   }
 
@@ -1311,10 +1321,16 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       const interval = cfg.heartbeatJitter > 0 ? this.#pingWait[slot] : cfg.heartbeatInterval;
       // onDrain may have brought traffic: read again.
       const left = interval + 1 - ((tick - this.#lastIn[slot]) >>> 0);
-      if (left <= 0) {
+      // A `when` that said no is asked again one interval later (pingAt keeps when it said so).
+      const asked = (tick - this.#pingAt[slot]) >>> 0;
+      const held = left <= 0 && cfg.heartbeatWhen !== undefined && asked < interval;
+      if (held) {
+        if (interval - asked < wait) wait = interval - asked;
+      } else if (left <= 0) {
         const allowed = cfg.heartbeatWhen === undefined ||
           this.#ask(cfg.heartbeatWhen, slot) !== false;
         if (this.#state[slot] >= DEAD) return NEVER;
+        if (!allowed) this.#pingAt[slot] = tick;
         if (allowed) {
           this.#ping(slot);
           if (this.#state[slot] >= DEAD) return NEVER;
@@ -1327,15 +1343,19 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     }
     const suspicion = this.#suspicion;
     if (suspicion !== undefined && this.#state[slot] !== SUSPECT) {
-      const left = suspicion.ticksLeft(slot, tick);
+      let left = suspicion.ticksLeft(slot, tick);
       if (left <= 0) {
         this.#transition(slot, SUSPECT, "suspected");
         if (this.#state[slot] >= DEAD) return NEVER;
-      } else if (left < wait) wait = left;
+        // Woken inside its own callback: φ counts again from then.
+        left = this.#state[slot] === SUSPECT ? NEVER : suspicion.ticksLeft(slot, tick);
+      }
+      if (left < wait) wait = left;
+      // An arrival can bring the crossing nearer than where the slot is filed: never further.
+      if (suspicion.soonestTicks < wait) wait = suspicion.soonestTicks;
     }
     // Callbacks above (a ping answered inside send, onDrain) may have brought traffic: read again.
     const inNow = (tick - this.#lastIn[slot]) >>> 0;
-    const outNow = (tick - this.#lastOut[slot]) >>> 0;
     if (cfg.watchKernelIdle > 0) {
       // Quiet as long as the keepalive idle time: the kernel probes now, look every interval.
       const left = cfg.watchKernelIdle + 1 - inNow;
@@ -1351,17 +1371,23 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
           if (this.#state[slot] >= DEAD) return NEVER;
         } else if (left < wait) wait = left;
       }
-      const left = this.#idleEvent(slot, "reader", READER_FIRED, 0, cfg.idle, inNow);
+      // The transition's callback may have brought data: read again.
+      const since = (tick - this.#lastIn[slot]) >>> 0;
+      const left = this.#idleEvent(slot, "reader", READER_FIRED, 0, cfg.idle, since);
       if (this.#state[slot] >= DEAD) return NEVER;
       if (left < wait) wait = left;
     }
+    // Each event's callback may bring traffic: every step reads it again.
     if (cfg.writerIdle > 0) {
-      const left = this.#idleEvent(slot, "writer", WRITER_FIRED, 1, cfg.writerIdle, outNow);
+      const since = (tick - this.#lastOut[slot]) >>> 0;
+      const left = this.#idleEvent(slot, "writer", WRITER_FIRED, 1, cfg.writerIdle, since);
       if (this.#state[slot] >= DEAD) return NEVER;
       if (left < wait) wait = left;
     }
     if (cfg.allIdle > 0) {
-      const quietNow = inNow < outNow ? inNow : outNow;
+      const sinceIn = (tick - this.#lastIn[slot]) >>> 0;
+      const sinceOut = (tick - this.#lastOut[slot]) >>> 0;
+      const quietNow = sinceIn < sinceOut ? sinceIn : sinceOut;
       const left = this.#idleEvent(slot, "all", ALL_FIRED, 2, cfg.allIdle, quietNow);
       if (this.#state[slot] >= DEAD) return NEVER;
       if (left < wait) wait = left;
@@ -1486,7 +1512,10 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     const held = this.#hold(slot);
     if (state === PROBING) this.#transition(slot, OPEN, "ack");
     else if (state === IDLE || state === SUSPECT) this.#transition(slot, OPEN, "activity");
-    else if (state === CONNECTING) this.#transition(slot, OPEN, "connected"); // data proves it
+    else if (state === CONNECTING) {
+      this.#begin(slot); // data proves it established: its clocks start now, as connected() does
+      this.#transition(slot, OPEN, "connected");
+    }
     if (held) this.#settle(slot);
   }
 
@@ -1618,8 +1647,11 @@ function soonestDeadline(cfg: Config<never>): number {
   consider(cfg.allIdle);
   consider(cfg.idleTimeout);
   consider(cfg.maxIdle);
-  consider(Math.floor(cfg.maxAge * (1 - cfg.maxAgeJitter)));
-  consider(Math.floor(cfg.heartbeatInterval * (1 - cfg.heartbeatJitter)));
+  // Jittered durations are at least one tick (see #jittered).
+  if (cfg.maxAge > 0) consider(Math.max(1, Math.floor(cfg.maxAge * (1 - cfg.maxAgeJitter))));
+  if (cfg.heartbeatInterval > 0) {
+    consider(Math.max(1, Math.floor(cfg.heartbeatInterval * (1 - cfg.heartbeatJitter))));
+  }
   consider(cfg.watchKernelIdle);
   if (cfg.suspicion !== undefined) soonest = 1; // φ may cross at any time
   return Math.max(1, soonest);
