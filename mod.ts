@@ -42,7 +42,12 @@ export {
   detectionBound,
   type Detector,
 } from "./src/bound.ts";
-export { type ClassifyContext, classifyError, type DeathReason } from "./src/errors.ts";
+export {
+  type ClassifyContext,
+  classifyError,
+  type DeathReason,
+  STALLED_ERROR_NAME,
+} from "./src/errors.ts";
 export { type Clock, ManualClock, systemClock } from "./src/clock.ts";
 export {
   type CloseReason,
@@ -80,7 +85,6 @@ export {
   type ControlStatus,
   type EarlierConnections,
   type KeepaliveControl,
-  KeepalivePlan,
   type ListenerReport,
   type NativeKeepalive,
   tuneKeepalive,

@@ -59,6 +59,8 @@ const FOREIGN = 3; // open but not a connected TCP socket (pipe, listener, epoll
 // (EBADF) from an open one that is not a connected TCP socket.
 const KEEPALIVE = platformOptions("linux")!.keepAlive as SupportedOption;
 const EBADF = 9;
+// Thrown inside a search whose budget ran out; caught by find().
+const OVER_BUDGET = Symbol("over budget");
 
 /**
  * Maps Deno conns to descriptors, keeping hints so the usual lookup costs two
@@ -90,6 +92,8 @@ export class DenoFdFinder {
   #holes: number[] = [];
   // Every descriptor below this one has been examined.
   #frontier = 0;
+  // The calls count at which the current search gives up.
+  #limit = Infinity;
 
   /**
    * @param backend The backend whose `localAddress`/`remoteAddress` the search calls.
@@ -106,10 +110,24 @@ export class DenoFdFinder {
    * The descriptor of `conn`.
    *
    * @param conn An open `Deno.TcpConn` (or anything with the same addresses).
+   * @param budget At most this many FFI calls: beyond it the search gives up (what it learnt is
+   * kept). Default: no limit.
    * @returns The descriptor whose local and remote endpoints both match, or
-   * `undefined` when none does (the conn is closed, or not TCP).
+   * `undefined` when none does (the conn is closed, or not TCP) or the budget ran out.
    */
-  find(conn: ConnLike): number | undefined {
+  find(conn: ConnLike, budget: number = Infinity): number | undefined {
+    this.#limit = this.calls + budget;
+    try {
+      return this.#find(conn);
+    } catch (error) {
+      if (error === OVER_BUDGET) return undefined;
+      throw error;
+    } finally {
+      this.#limit = Infinity;
+    }
+  }
+
+  #find(conn: ConnLike): number | undefined {
     const key = connKey(conn);
     if (key === undefined) return undefined;
 
@@ -140,6 +158,21 @@ export class DenoFdFinder {
   }
 
   /**
+   * The descriptor last matched to `conn` (or seen carrying its 4-tuple), without proving it
+   * again: for a conn whose peer is gone (`getpeername` fails), while the conn is still open, so
+   * that its number cannot have been reused.
+   *
+   * @param conn A conn passed to {@linkcode find} before.
+   * @returns The descriptor, or `undefined` when none was ever matched or seen.
+   */
+  known(conn: ConnLike): number | undefined {
+    const cached = this.#connFd.get(conn);
+    if (cached !== undefined) return cached;
+    const key = connKey(conn);
+    return key === undefined ? undefined : this.#byKey.get(key);
+  }
+
+  /**
    * Forgets a conn's descriptor, so it becomes the first place the next
    * search looks. Call it when the conn closes.
    *
@@ -163,6 +196,7 @@ export class DenoFdFinder {
   // Classifies fd afresh; returns its 4-tuple key when it is a connected TCP
   // socket, or undefined.
   #examine(fd: number): string | undefined {
+    if (this.calls >= this.#limit) throw OVER_BUDGET;
     if (fd >= this.#state.length) this.#grow(fd);
     const backend = this.#backend;
     this.calls++;
@@ -295,6 +329,7 @@ function finderOf(backend: SockoptBackend): DenoFdFinder {
  *
  * @param backend The Deno FFI backend.
  * @param conn An open `Deno.TcpConn`.
+ * @param budget At most this many FFI calls (default: no limit).
  * @returns The descriptor matching both endpoints, or `undefined`.
  *
  * @example
@@ -310,8 +345,24 @@ function finderOf(backend: SockoptBackend): DenoFdFinder {
  * }
  * ```
  */
-export function findDenoFd(backend: SockoptBackend, conn: ConnLike): number | undefined {
-  return finderOf(backend).find(conn);
+export function findDenoFd(
+  backend: SockoptBackend,
+  conn: ConnLike,
+  budget?: number,
+): number | undefined {
+  return finderOf(backend).find(conn, budget);
+}
+
+/**
+ * The descriptor the shared finder of `backend` last matched to a conn, without proving it again
+ * (see {@linkcode DenoFdFinder.known}): only while the conn is open.
+ *
+ * @param backend The backend passed to {@linkcode findDenoFd}.
+ * @param conn The conn.
+ * @returns The descriptor, or `undefined`.
+ */
+export function knownDenoFd(backend: SockoptBackend, conn: ConnLike): number | undefined {
+  return finderOf(backend).known(conn);
 }
 
 /**

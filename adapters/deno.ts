@@ -36,19 +36,32 @@
  */
 
 import type { ConnectionId, ConnectionState, Driver, LivenessMonitor } from "../src/monitor.ts";
-import type { TuningReport } from "../src/tune.ts";
-import { AdapterKit, type Watch, type WatchOptions } from "../src/_kit.ts";
+import type { ListenerReport, TuningReport } from "../src/tune.ts";
+import { AdapterKit, type ListenerWhere, type Watch, type WatchOptions } from "../src/_kit.ts";
+import { describe } from "../src/_validate.ts";
 import { loadDenoBackend } from "./_ffi_deno.ts";
-import { findDenoFd, releaseDenoFd } from "./_deno_fd.ts";
+import { findDenoFd, knownDenoFd, releaseDenoFd } from "./_deno_fd.ts";
 
 export type {
   ConnectionId,
   ConnectionState,
   ControlReport,
   ControlStatus,
+  EarlierConnections,
+  ListenerReport,
   TuningReport,
 } from "../mod.ts";
 export type { WatchOptions } from "../src/_kit.ts";
+export {
+  type DenoWebSocket,
+  upgradeWebSocket,
+  type UpgradeWebSocketOptions,
+  type WebSocketUpgrade,
+  type WebSocketWatchOptions,
+} from "./_deno_ws.ts";
+import { type DenoWebSocket, denoWebSocketKit } from "./_deno_ws.ts";
+export { type StreamBody, type StreamWatchOptions, watchStream } from "./_deno_sse.ts";
+import { denoStreamKit } from "./_deno_sse.ts";
 
 /** The part of a `Deno.NetAddr` the adapter uses. */
 export interface DenoNetAddr {
@@ -97,6 +110,24 @@ interface DenoNet {
   connect(options: Record<string, unknown>): Promise<DenoTcpConn>;
 }
 
+// What the descriptor scan and the kit's timers use of the Deno namespace.
+interface DenoSystem {
+  readonly permissions: {
+    querySync(descriptor: { name: "read"; path: string }): { readonly state: string };
+  };
+  readDirSync(path: string): Iterable<{ readonly name: string }>;
+  unrefTimer(id: number): void;
+}
+
+/**
+ * A TCP server of Deno's: the `HttpServer` of `Deno.serve`, a `Deno.Listener` of `Deno.listen`, or
+ * the {@linkcode WatchedListener} of {@linkcode listen}. Only its address is read.
+ */
+export interface DenoServer {
+  /** Where it listens (`transport` `"tcp"`: a Unix socket has no TCP keepalive). */
+  readonly addr: { readonly transport: string; readonly hostname?: string; readonly port?: number };
+}
+
 /** `Deno.TcpListenOptions`, plus {@linkcode WatchOptions}. */
 export interface ListenOptions extends WatchOptions {
   /** The port; `0` picks a free one. */
@@ -134,7 +165,11 @@ export interface WatchedConn extends Disposable {
   readonly id: ConnectionId;
   /** What keepalive tuning achieved on this socket, and the detection bound that follows. */
   readonly report: TuningReport;
-  /** The underlying conn: reading, writing or closing it directly bypasses the monitor. */
+  /**
+   * The underlying conn: reading, writing or closing it directly bypasses the monitor. Reading it
+   * throws while {@linkcode connect} is still connecting (only the monitor's callbacks can see the
+   * `WatchedConn` then).
+   */
   readonly conn: DenoTcpConn;
   /** The local address. */
   readonly localAddr: DenoNetAddr;
@@ -164,6 +199,11 @@ export interface WatchedConn extends Disposable {
 export interface WatchedListener extends AsyncIterable<WatchedConn>, Disposable {
   /** The address listened on. */
   readonly addr: DenoNetAddr;
+  /**
+   * What tuning the listening socket achieved: with FFI its values hold on every connection it
+   * accepts, and those connections' reports are derived from it (`via: "listener"`).
+   */
+  readonly report: ListenerReport;
   /** Waits for the next connection. */
   accept(): Promise<WatchedConn>;
   /** Stops listening; connections already accepted stay open. */
@@ -209,12 +249,52 @@ const kit = new AdapterKit<DenoTcpConn>({
   backend: loadDenoBackend,
   // Deno exposes no descriptor: the one whose endpoints both match is found (synchronously after
   // accept or connect, before other descriptors can be opened).
-  fd: (conn, backend) => findDenoFd(backend, conn),
+  fd: (conn, backend, budget) => findDenoFd(backend, conn, budget),
+  // Once the peer is gone its address proves nothing: the descriptor found for the conn before.
+  endFd: (conn, backend) => knownDenoFd(backend, conn),
   endpoints: ({ localAddr, remoteAddr }) => ({
     local: { address: localAddr.hostname, port: localAddr.port },
     remote: { address: remoteAddr.hostname, port: remoteAddr.port },
   }),
+  descriptors,
+  unref: (timer) => {
+    if (typeof timer === "number") system().unrefTimer(timer);
+  },
 });
+
+function system(): DenoSystem {
+  return (globalThis as unknown as { Deno: DenoSystem }).Deno;
+}
+
+/** The process's open descriptors, from `/proc/self/fd` where reading it is allowed. */
+function descriptors(): readonly number[] | undefined {
+  const deno = system();
+  try {
+    if (deno.permissions.querySync({ name: "read", path: "/proc/self/fd" }).state !== "granted") {
+      return undefined;
+    }
+    const found: number[] = [];
+    for (const entry of deno.readDirSync("/proc/self/fd")) {
+      const fd = Number(entry.name);
+      if (Number.isInteger(fd)) found.push(fd);
+    }
+    return found.sort((a, b) => a - b);
+  } catch {
+    return undefined;
+  }
+}
+
+// The Deno listener under each WatchedListener: the key its tuning is kept under.
+const LISTENERS = new WeakMap<object, object>();
+
+/** Where a Deno server listens, as `tuneListener` wants it. */
+function whereOf(server: DenoServer): ListenerWhere {
+  const { transport, hostname, port } = server.addr;
+  if (transport !== "tcp" || hostname === undefined || port === undefined) {
+    return { address: `a ${transport} listener, where TCP keepalive does not apply` };
+  }
+  return { address: { address: hostname, port } };
+}
 
 function runtime(): DenoNet {
   kit.checkRuntime();
@@ -242,10 +322,12 @@ const CONNECT_KEYS = [
 
 class Watched implements WatchedConn {
   readonly id: ConnectionId;
-  readonly report: TuningReport;
-  readonly conn: DenoTcpConn;
+  #conn: DenoTcpConn | undefined;
+  // While connect() establishes it: aborted when the monitor's connect timeout passes.
+  #attempt: AbortController | undefined;
   #monitor: LivenessMonitor<WatchedConn>;
   #ffi: boolean;
+  #watch: DenoWatch;
   #closed = false;
   #destroyed = false;
   #readable: ReadableStream<Uint8Array> | undefined;
@@ -256,32 +338,90 @@ class Watched implements WatchedConn {
     destroy(watched: WatchedConn): void {
       const self = watched as Watched;
       self.#destroyed = self.#closed = true;
+      if (self.#conn === undefined) return self.#attempt?.abort(); // connect() rejects: TimedOut
       quietly(() => self.conn.close()); // pending reads reject with Interrupted: read() ends them
       self.#release();
     },
     sample(watched: WatchedConn, id: ConnectionId): void {
       const self = watched as Watched;
-      if (!self.#closed) kit.sample(self.#monitor, id, self.conn, self.#ffi);
+      if (!self.#closed && self.#conn !== undefined) {
+        kit.sample(self.#monitor, id, self.#conn, self.#ffi);
+      }
     },
   };
 
-  constructor(monitor: LivenessMonitor<WatchedConn>, conn: DenoTcpConn, ffi: boolean) {
-    this.conn = conn;
+  /**
+   * @param conn The conn, or `undefined` for one {@linkcode Watched.open} is to establish: it is
+   * tracked as `connecting` from now on.
+   * @param listener The Deno listener it was accepted from, if any: when tuned, the conn's report
+   * is derived from the listener's without a call into the kernel.
+   */
+  constructor(
+    monitor: LivenessMonitor<WatchedConn>,
+    conn: DenoTcpConn | undefined,
+    ffi: boolean,
+    listener?: object,
+  ) {
+    this.#conn = conn;
     this.#monitor = monitor;
     this.#ffi = ffi;
-    this.report = kit.tune(monitor, conn, ffi);
-    try {
-      this.id = monitor.track(this, Watched.driver);
-    } catch (error) {
-      this.#release();
-      throw error;
-    }
-    kit.register<DenoWatch>([conn, this], {
+    if (conn === undefined) this.#attempt = new AbortController();
+    this.id = monitor.track(this, Watched.driver, { connecting: conn === undefined });
+    this.#watch = kit.register<DenoWatch>(conn === undefined ? [this] : [conn, this], {
       monitor,
       id: this.id,
-      report: this.report,
+      report: undefined,
       watched: this,
     });
+    if (conn !== undefined) kit.accepted(monitor, conn, listener, ffi, this.#watch);
+  }
+
+  /**
+   * Establishes the conn of a `Watched` made without one: `Deno.connect` with a signal that the
+   * monitor's connect timeout aborts. Refused, unreachable and timed out attempts are reported
+   * through the monitor before the error is thrown; an attempt the caller's signal aborts is a
+   * local close.
+   */
+  async open(
+    deno: DenoNet,
+    options: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<WatchedConn> {
+    const attempt = this.#attempt!;
+    const giveUp = (): void => attempt.abort(signal?.reason);
+    if (signal?.aborted) giveUp();
+    signal?.addEventListener("abort", giveUp, { once: true });
+    let conn: DenoTcpConn;
+    try {
+      conn = await deno.connect({ ...options, signal: attempt.signal, transport: "tcp" });
+    } catch (error) {
+      // Declared dead by the monitor (connect-timeout): the abort was its doing.
+      if (this.#destroyed) throw connectTimedOut(options, error);
+      if (signal?.aborted || this.#closed) this.#monitor.closed(this.id);
+      else this.#monitor.failed(this.id, error);
+      throw error;
+    } finally {
+      signal?.removeEventListener("abort", giveUp);
+    }
+    if (this.#destroyed) {
+      conn.close(); // established as its time ran out
+      throw connectTimedOut(options, undefined);
+    }
+    this.#conn = conn;
+    this.#attempt = undefined;
+    kit.register([conn], this.#watch);
+    kit.accepted(this.#monitor, conn, undefined, this.#ffi, this.#watch);
+    this.#monitor.connected(this.id);
+    return this;
+  }
+
+  get conn(): DenoTcpConn {
+    if (this.#conn === undefined) throw notEstablished();
+    return this.#conn;
+  }
+
+  get report(): TuningReport {
+    return this.#watch.report!;
   }
 
   get localAddr(): DenoNetAddr {
@@ -323,12 +463,13 @@ class Watched implements WatchedConn {
   }
 
   async read(p: Uint8Array): Promise<number | null> {
+    const conn = this.conn;
     let n: number | null;
     try {
-      n = await this.conn.read(p);
+      n = await conn.read(p);
     } catch (error) {
       if (this.#destroyed) return null;
-      this.#monitor.failed(this.id, error); // ignored after a local close
+      this.#failed(conn, error); // ignored after a local close
       throw error;
     }
     if (n === null) this.#monitor.ended(this.id);
@@ -337,20 +478,27 @@ class Watched implements WatchedConn {
   }
 
   async write(p: Uint8Array): Promise<number> {
-    let n: number;
+    const conn = this.conn;
+    // Sent as it is handed over, not when Deno resolves the write: an answer read in the meantime
+    // must come after it (whether data is in flight decides user-timeout or keepalive-timeout).
+    if (p.byteLength > 0) this.#monitor.sent(this.id);
     try {
-      n = await this.conn.write(p);
+      return await conn.write(p);
     } catch (error) {
-      this.#monitor.failed(this.id, error);
+      this.#failed(conn, error);
       throw error;
     }
-    if (n > 0) this.#monitor.sent(this.id);
-    return n;
+  }
+
+  /** A read or write failed: the monitor gets the error, or a stall's when the kernel says so. */
+  #failed(conn: DenoTcpConn, error: unknown): void {
+    this.#monitor.failed(this.id, kit.failure(this.#monitor, conn, error, this.#ffi, true));
   }
 
   close(): void {
     if (this.#destroyed) return;
     this.#closed = true;
+    if (this.#conn === undefined) return this.#attempt?.abort(); // connect() gives up: local close
     try {
       this.conn.close(); // a second close throws BadResource, as Deno's does
     } finally {
@@ -386,10 +534,26 @@ class Watched implements WatchedConn {
 
   // The finder learns the descriptor is free, or later lookups rescan the whole table.
   #release(): void {
-    if (!this.#ffi) return;
+    if (!this.#ffi || this.#conn === undefined) return;
     const loaded = loadDenoBackend();
-    if (loaded.ok) releaseDenoFd(loaded.backend, this.conn);
+    if (loaded.ok) releaseDenoFd(loaded.backend, this.#conn);
   }
+}
+
+function notEstablished(): Error {
+  return new Error("The connection is not established yet (connect() is still connecting)");
+}
+
+/** What connect() throws when the monitor's connect timeout ends the attempt: Deno's `TimedOut`. */
+function connectTimedOut(options: Record<string, unknown>, cause: unknown): Error {
+  type Errors = { TimedOut?: new (message: string, options?: ErrorOptions) => Error };
+  const deno = (globalThis as unknown as { Deno?: { errors?: Errors } }).Deno;
+  const TimedOut = deno?.errors?.TimedOut ?? Error;
+  const where = `${options.hostname ?? "127.0.0.1"}:${options.port}`;
+  return new TimedOut(
+    `Connection to ${where} not established within the monitor's connect timeout`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**
@@ -472,17 +636,27 @@ export function listen(
   kit.checkMonitor(monitor);
   const { ffi, ...rest } = kit.checkOptions(options, LISTEN_KEYS);
   const listener = deno.listen({ ...rest, transport: "tcp" });
+  let report: ListenerReport;
+  try {
+    report = kit.tuneListener(monitor, listener, whereOf(listener), ffi !== false, false);
+  } catch (error) {
+    listener.close();
+    throw error;
+  }
   const watch = (conn: DenoTcpConn): WatchedConn => {
     try {
-      return new Watched(monitor, conn, ffi !== false);
+      return new Watched(monitor, conn, ffi !== false, listener);
     } catch (error) {
       conn.close();
       throw error;
     }
   };
-  return {
+  const watched: WatchedListener = {
     get addr(): DenoNetAddr {
       return listener.addr;
+    },
+    get report(): ListenerReport {
+      return kit.listenerReport(listener) ?? report;
     },
     accept: async () => watch(await listener.accept()),
     async *[Symbol.asyncIterator]() {
@@ -493,17 +667,87 @@ export function listen(
     unref: () => listener.unref(),
     [Symbol.dispose]: () => quietly(() => listener.close()),
   };
+  LISTENERS.set(watched, listener);
+  return watched;
 }
 
 /**
- * `Deno.connect()` for TCP; the connection is tuned and tracked.
+ * Tunes a server's listening socket once: Linux copies its keepalive options to every connection it
+ * accepts afterwards, so those connections are tuned without a call into the kernel each — the
+ * only way to tune the connections of `Deno.serve`, which hands them to no one. The listening
+ * socket is found among the process's descriptors by its address (`SO_ACCEPTCONN`), proven on a
+ * `dup(2)`, tuned and read back. Connections it had already accepted are found the same way and
+ * tuned one by one, and those waiting in its accept queue are tuned as they are accepted (for
+ * `Deno.serve`, by a few scans in the second that follows): `report.earlier` counts both.
+ * {@linkcode listen} does this itself; tuning a server again with the same monitor returns its
+ * report.
+ *
+ * Without `--allow-ffi` (or with `ffi: false`, or off Linux) the report says why (each control
+ * `unsupported`), and the monitor warns once with what that costs. Reading `/proc/self/fd` (with
+ * `--allow-read`) makes the search exact; without it the descriptor table is walked.
+ *
+ * @param monitor The monitor whose `keepalive` settings apply.
+ * @param server The `HttpServer` of `Deno.serve`, a `Deno.Listener`, or a {@linkcode WatchedListener}.
+ * @param options See {@linkcode WatchOptions}.
+ * @returns The listener's report: each control's outcome, read back from the listening socket, its
+ * address, and the connections that were there before.
+ * @throws {TypeError} When an argument is not what it must be, the monitor is closed, or another
+ * monitor tuned the server.
+ * @throws {Error} When not running on Deno.
+ *
+ * @example Tune the listener of `Deno.serve`
+ * ```ts
+ * import { LivenessMonitor } from "../mod.ts";
+ * import { tuneServer } from "./deno.ts";
+ *
+ * const monitor = new LivenessMonitor({ keepalive: "30s:5s:4" });
+ * await using server = Deno.serve(
+ *   { hostname: "127.0.0.1", port: 0, onListen() {} },
+ *   () => new Response("ok"),
+ * );
+ * // Without --allow-ffi: "unsupported", with the reason, and the monitor warns.
+ * const report = tuneServer(monitor, server);
+ * console.log(report.idle.status, report.earlier.accepted); // applied 0
+ * monitor.close();
+ * ```
+ */
+export function tuneServer<C>(
+  monitor: LivenessMonitor<C>,
+  server: DenoServer,
+  options: WatchOptions = {},
+): ListenerReport {
+  kit.checkRuntime();
+  kit.checkMonitor(monitor);
+  const addr = (server as Partial<DenoServer> | null)?.addr;
+  if (addr === null || typeof addr !== "object" || typeof addr.transport !== "string") {
+    throw new TypeError(
+      `Argument "server" must be a Deno.HttpServer or Deno.Listener, got ${describe(server)}`,
+    );
+  }
+  const ffi = kit.checkOptions(options, WATCH_KEYS).ffi !== false;
+  const listener = LISTENERS.get(server) ?? server;
+  return kit.tuneListener(monitor, listener, whereOf(server), ffi, true);
+}
+
+/**
+ * `Deno.connect()` for TCP; the connection is tuned and tracked, from the attempt on.
+ *
+ * The attempt is tracked as `connecting` under the monitor's `connectTimeout` (default 20 s), as
+ * Node's `connect()` is: a peer that never answers the SYN (a cut cable; Linux alone retries for
+ * about two minutes) is `connecting -> dead (connect-timeout)` when it passes, the attempt's signal
+ * is aborted and this rejects with `Deno.errors.TimedOut`. A refused or unreachable attempt is
+ * `connecting -> dead (refused)` / `(unreachable)`, then this rejects with Deno's error; one that
+ * `options.signal` aborts is `connecting -> closed (local-close)`. Established, it is
+ * `connecting -> open (connected)`, once tuned. While it connects, the transition's context is
+ * the `WatchedConn` to be: its `conn` and addresses are not there yet (reading them throws).
  *
  * @param monitor The monitor to feed.
  * @param options `Deno.connect` options, and `ffi`.
  * @returns The watched connection.
  * @throws {TypeError} When an argument is not what it should be, or the monitor is closed —
  * before anything connects.
- * @throws {Error} When not running on Deno.
+ * @throws {Error} When not running on Deno; `Deno.errors.TimedOut` when the monitor's connect
+ * timeout ends the attempt; Deno's own error when it fails otherwise.
  *
  * @example Connect without FFI and read what that costs
  * ```ts
@@ -526,21 +770,18 @@ export async function connect(
 ): Promise<WatchedConn> {
   const deno = runtime();
   kit.checkMonitor(monitor);
-  const { ffi, ...rest } = kit.checkOptions(options, CONNECT_KEYS);
-  const conn = await deno.connect({ ...rest, transport: "tcp" });
-  try {
-    return new Watched(monitor, conn, ffi !== false);
-  } catch (error) {
-    conn.close();
-    throw error;
-  }
+  const { ffi, signal, ...rest } = kit.checkOptions(options, CONNECT_KEYS);
+  // Tracked as connecting before anything is opened: only a full monitor throws here.
+  const watched = new Watched(monitor, undefined, ffi !== false);
+  return await watched.open(deno, rest, signal);
 }
 
 /**
  * The id under which a conn is tracked, for `monitor.acked(id)` and the other inputs; the same as
  * {@linkcode WatchedConn.id}.
  *
- * @param conn A `WatchedConn`, or the `Deno.TcpConn` under it.
+ * @param conn A `WatchedConn`, the `Deno.TcpConn` under it, a WebSocket from
+ * {@linkcode upgradeWebSocket}, or a `Request` whose response {@linkcode watchStream} watches.
  * @returns The id, or `undefined` when the conn is not watched.
  * @throws {TypeError} When `conn` is not a `Deno.TcpConn`.
  *
@@ -549,15 +790,18 @@ export async function connect(
  * if (text.includes("PONG\n")) monitor.acked(connectionId(conn)!);
  * ```
  */
-export function connectionId(conn: DenoTcpConn | WatchedConn): ConnectionId | undefined {
-  return kit.lookup(conn)?.id;
+export function connectionId(
+  conn: DenoTcpConn | WatchedConn | DenoWebSocket | Request,
+): ConnectionId | undefined {
+  return kitOf(conn).lookup(conn)?.id;
 }
 
 /**
  * What tuning a watched conn achieved: each control's outcome and the detection bound; the same as
  * {@linkcode WatchedConn.report}.
  *
- * @param conn A `WatchedConn`, or the `Deno.TcpConn` under it.
+ * @param conn A `WatchedConn`, the `Deno.TcpConn` under it, a WebSocket from
+ * {@linkcode upgradeWebSocket}, or a `Request` whose response {@linkcode watchStream} watches.
  * @returns The report, or `undefined` when the conn is not watched.
  * @throws {TypeError} When `conn` is not a `Deno.TcpConn`.
  *
@@ -567,14 +811,17 @@ export function connectionId(conn: DenoTcpConn | WatchedConn): ConnectionId | un
  * if (report?.userTimeout.status !== "applied") console.warn(report?.userTimeout.note);
  * ```
  */
-export function tuningReport(conn: DenoTcpConn | WatchedConn): TuningReport | undefined {
-  return kit.lookup(conn)?.report;
+export function tuningReport(
+  conn: DenoTcpConn | WatchedConn | DenoWebSocket | Request,
+): TuningReport | undefined {
+  return kitOf(conn).lookup(conn)?.report;
 }
 
 /**
  * The monitor's state of a watched conn.
  *
- * @param conn A `WatchedConn`, or the `Deno.TcpConn` under it.
+ * @param conn A `WatchedConn`, the `Deno.TcpConn` under it, a WebSocket from
+ * {@linkcode upgradeWebSocket}, or a `Request` whose response {@linkcode watchStream} watches.
  * @returns The state (`closed` or `dead` at its end), or `undefined` when it is not watched or
  * the monitor has forgotten it.
  * @throws {TypeError} When `conn` is not a `Deno.TcpConn`.
@@ -584,6 +831,16 @@ export function tuningReport(conn: DenoTcpConn | WatchedConn): TuningReport | un
  * if (connectionState(conn) === "idle") await conn.write(ping);
  * ```
  */
-export function connectionState(conn: DenoTcpConn | WatchedConn): ConnectionState | undefined {
-  return kit.state(conn);
+export function connectionState(
+  conn: DenoTcpConn | WatchedConn | DenoWebSocket | Request,
+): ConnectionState | undefined {
+  return kitOf(conn).state(conn);
+}
+
+/** The kit that knows a lookup's argument: a WebSocket's, a request's, or the TCP conns'. */
+function kitOf(
+  value: unknown,
+): AdapterKit<DenoTcpConn> | AdapterKit<DenoWebSocket> | AdapterKit<Request> {
+  if (denoStreamKit.kind.is(value)) return denoStreamKit;
+  return denoWebSocketKit.kind.is(value) ? denoWebSocketKit : kit;
 }

@@ -3,6 +3,7 @@
  * hung (stops answering pings, its TCP healthy), reset (RST) and, where a private network namespace
  * can be made, a cut cable (an nftables drop rule in a namespace the demo creates and deletes).
  * A live table on a terminal, JSON lines otherwise; exit code 0 when every client ended as expected.
+ * With `--websocket`, WebSocket clients on this runtime's edge server instead (`_demo_ws.ts`).
  *
  * @module
  */
@@ -11,7 +12,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import process from "node:process";
 import type { ChildProcess } from "node:child_process";
 import type { DeathReason, KeepaliveOptions, TuningReport } from "../mod.ts";
-import type { FlagSpec, ParsedArgs } from "./_args.ts";
+import { type FlagSpec, type ParsedArgs, UsageError } from "./_args.ts";
 import { duration, type KernelJson, kernelJson, seconds } from "./_format.ts";
 import {
   type Change,
@@ -22,6 +23,8 @@ import {
   type Watched,
 } from "./_kit.ts";
 import { createNamespace, type Namespace } from "./_netns.ts";
+import { CUT_WORKER, Screen, sleepUnless, withTimeout } from "./_demo_parts.ts";
+import { demoWebSocket, WEBSOCKET_WORKER } from "./_demo_ws.ts";
 import {
   execPath,
   onInterrupt,
@@ -33,13 +36,22 @@ import {
 
 /** The flags of `demo`. */
 export const DEMO_FLAGS: readonly FlagSpec[] = [
-  { name: "--no-cut", help: "leave out the cut-cable client (it needs root, ip netns and nft)" },
+  {
+    name: "--websocket",
+    help: "WebSocket clients on this runtime's edge server, beside its own idle timer",
+  },
+  { name: "--no-cut", help: "leave out the cut-cable clients (they need root, ip netns and nft)" },
+  {
+    name: "--wait",
+    value: "DURATION",
+    help: "with --websocket: how long to wait for the runtime's own verdicts (default 10s)",
+  },
   { name: "--runtime", value: "NAME", help: "run under node, deno or bun" },
   { name: "--json", help: "JSON lines even on a terminal (the default when stdout is not one)" },
 ];
 
-/** The internal command that runs the cut scenario inside the namespace. */
-export const CUT_WORKER = "__demo-cut";
+/** The internal command that runs a demo's scenario in its own process, inside the namespace. */
+export { CUT_WORKER };
 
 const KEEPALIVE: KeepaliveOptions = { idle: 2000, interval: 1000, count: 3, userTimeout: 3000 };
 const HEARTBEAT = { interval: 1000, timeout: 1000 };
@@ -130,41 +142,6 @@ class Client {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Terminal rendering: a log that scrolls above a table that is redrawn in place. */
-class Screen {
-  #out: Output;
-  #drawn = 0;
-
-  constructor(out: Output) {
-    this.#out = out;
-  }
-
-  log(text: string, table: string[]): void {
-    this.#clear();
-    this.#out.line(text);
-    this.draw(table);
-  }
-
-  draw(table: string[]): void {
-    this.#clear();
-    this.#out.raw(`${table.join("\n")}\n`);
-    this.#drawn = table.length;
-  }
-
-  #clear(): void {
-    if (this.#drawn > 0) this.#out.raw(`\x1b[${this.#drawn}F\x1b[J`);
-    this.#drawn = 0;
-  }
-}
-
 /**
  * Runs `demo`.
  *
@@ -174,6 +151,8 @@ class Screen {
  * @returns 0 when every client ended as expected, 1 otherwise, 130 when interrupted.
  */
 export async function demo(parsed: ParsedArgs, out: Output, self: string): Promise<number> {
+  if (parsed.flags.has("--websocket")) return await demoWebSocket(parsed, out, self);
+  if (parsed.flags.has("--wait")) throw new UsageError("--wait goes with --websocket", "demo");
   const json = parsed.flags.has("--json") || !out.isTTY;
   const kit = await loadKit(runtime);
   const started = performance.now();
@@ -425,17 +404,6 @@ export async function demo(parsed: ParsedArgs, out: Output, self: string): Promi
   return code;
 }
 
-function sleepUnless(ms: number, stop: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const end = performance.now() + ms;
-    const check = (): void => {
-      if (stop() || performance.now() >= end) resolve();
-      else setTimeout(check, Math.min(100, end - performance.now()));
-    };
-    check();
-  });
-}
-
 function result(r: Row): Record<string, unknown> {
   return {
     expected: expectedText(r.expected),
@@ -609,12 +577,16 @@ async function startCut(
 /**
  * The cut scenario's own process, run inside the namespace: a server watched by the adapter with
  * keepalive alone, a silent client, JSON lines on stdout (ready, kernel views, transitions). Ends
- * when its connection ends, when stdin closes, or after 30 s.
+ * when its connection ends, when stdin closes, or after 30 s. Run as `__demo-cut websocket`, the
+ * WebSocket demo's servers and clients instead (`_demo_ws_worker.ts`).
  *
  * @param out Where to print.
  * @returns The exit code.
  */
 export async function cutWorker(out: Output): Promise<number> {
+  if (workerArgs()[0] === WEBSOCKET_WORKER) {
+    return await (await import("./_demo_ws_worker.ts")).wsWorker(out);
+  }
   const kit: Kit = await loadKit(runtime);
   const emit = (line: Record<string, unknown>): void => out.line(JSON.stringify(line));
   let finish: (code: number) => void = () => {};
@@ -648,4 +620,15 @@ export async function cutWorker(out: Output): Promise<number> {
     listening.close();
     watched.dispose();
   }
+}
+
+/**
+ * The arguments after the worker's command, from the process's own (the entry point passes none
+ * on: the worker's process runs nothing else).
+ */
+function workerArgs(): string[] {
+  const deno = (globalThis as unknown as { Deno?: { args: string[] } }).Deno;
+  const args = deno?.args ?? process.argv.slice(2);
+  const at = args.indexOf(CUT_WORKER);
+  return at === -1 ? [] : args.slice(at + 1);
 }

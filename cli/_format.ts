@@ -19,6 +19,7 @@ import type { Kernel } from "./_kit.ts";
 export const REASONS: Readonly<Record<DeathReason, string>> = {
   "keepalive-timeout": "the kernel's keepalive probes went unanswered",
   "user-timeout": "sent data stayed unacknowledged past the user timeout",
+  stalled: "the peer is alive but stopped reading: its window stayed closed past the user timeout",
   "heartbeat-timeout": "the heartbeat ping was not answered in time",
   "idle-timeout": "no traffic either way for the idle timeout",
   reset: "the peer reset the connection (RST)",

@@ -11,7 +11,18 @@
  *   so two copies of the library (an npm and a JSR install side by side) agree.
  * - **One tuning path.** {@linkcode AdapterKit.tune}: the runtime's own keepalive API, then
  *   `setsockopt` on a `dup(2)` of the descriptor proven to be the socket's by both endpoints
- *   (one address comparison, {@linkcode sameAddress}), each missing step named in the report.
+ *   (one address comparison, {@linkcode sameAddress}), each missing step named in the report. The
+ *   monitor's settings are resolved into a {@linkcode KeepalivePlan} once per monitor.
+ * - **Listeners tuned once.** {@linkcode AdapterKit.tuneListener} finds a listening socket (by the
+ *   runtime's descriptor, or among the process's descriptors by its address), proves it on a
+ *   `dup(2)`, tunes it and reads it back; connections accepted or queued before that are tuned one
+ *   by one. Linux copies the listener's options to every connection it accepts afterwards, so
+ *   {@linkcode AdapterKit.accepted} gives such a connection a report derived from the listener's
+ *   without a call into the kernel, and reads back the first connection and then one in
+ *   {@linkcode SAMPLE_EVERY} (ever fewer while they agree, down to one in
+ *   {@linkcode SAMPLE_EVERY_MOST}) a moment after it was accepted (and any when `watchKernel` looks at it): a connection found to
+ *   hold other values gets a report of what it holds, the monitor warns, and from then on each
+ *   connection is tuned on its own.
  * - **One kernel sampler.** {@linkcode AdapterKit.sample} reads unanswered keepalive probes from
  *   `TCP_INFO` for monitors with `watchKernel`.
  * - **One wording** for argument and runtime errors.
@@ -24,14 +35,40 @@
 
 import { type ConnectionId, type ConnectionState, LivenessMonitor } from "./monitor.ts";
 import type { KeepaliveSettings } from "./keepalive.ts";
-import { type NativeKeepalive, tuneKeepalive, type TuningReport } from "./tune.ts";
+import { formatDuration } from "./duration.ts";
 import {
-  type BackendResult,
-  keepaliveProbesOf,
-  type SockAddr,
-  type SockoptBackend,
-} from "./_sockopt.ts";
+  type ControlReport,
+  type KeepaliveControl,
+  KeepalivePlan,
+  type ListenerReport,
+  type NativeKeepalive,
+  type TuningReport,
+} from "./tune.ts";
+import type { BackendResult, SockAddr, SockoptBackend } from "./_sockopt.ts";
+import {
+  acceptedBy,
+  acceptQueue,
+  chooseListener,
+  type FoundSocket,
+  type ListenAddress,
+  notThisListener,
+  type PortScan,
+  sameAddress,
+  scanPort,
+} from "./_listener.ts";
 import { describe, knownKeys } from "./_validate.ts";
+import {
+  deathError,
+  kernelEnd,
+  lookStalled,
+  lostTimeout,
+  readEndView,
+  type WindowLook,
+  windowLookOf,
+} from "./_kernel_end.ts";
+
+export { plainAddress, sameAddress } from "./_listener.ts";
+export type { ListenAddress } from "./_listener.ts";
 
 /** The runtimes with an adapter, by the name of their entry point. */
 export type RuntimeName = "node" | "deno" | "bun";
@@ -60,6 +97,57 @@ export interface Watch {
   readonly id: ConnectionId;
   /** What tuning achieved, once tuned. */
   report: TuningReport | undefined;
+  /** The tuned listener it was accepted from, while its report is derived and not read back. */
+  inherited?: ListenerTuning;
+  /** The last look `watchKernel` took at its window, for a time-out reported after its close. */
+  look?: WindowLook;
+}
+
+/** Where a listener is, as its runtime tells it. */
+export interface ListenerWhere {
+  /** Its descriptor, where the runtime exposes it (Node's handle, Bun's listener). */
+  readonly fd?: number;
+  /** The address and port the runtime reports, or why it is no TCP listener. */
+  readonly address: ListenAddress | string;
+}
+
+/**
+ * Of the connections accepted from a tuned listener, the first is read back, then one in this many;
+ * each sample that agrees doubles the period, up to {@linkcode SAMPLE_EVERY_MOST}.
+ */
+export const SAMPLE_EVERY = 64;
+/** The longest period between samples. */
+export const SAMPLE_EVERY_MOST = 4096;
+// A sample found closed is taken again this many connections later.
+const RESAMPLE_AFTER = 8;
+// What a read-back may spend looking for a descriptor the runtime does not expose (Deno): the first
+// one, once, and each later one; beyond it the connection is left unread and the listener itself
+// is read back instead.
+const FIRST_SEARCH_CALLS = 512;
+const SAMPLE_SEARCH_CALLS = 32;
+// Follow-up scans for connections that were in a listener's accept queue when it was tuned.
+const FOLLOW_UP_MS = [10, 40, 100, 250, 600];
+
+/** A listener tuned by a monitor, and what the accept path needs of it. */
+export interface ListenerTuning {
+  /** The monitor whose settings it holds. */
+  readonly monitor: AnyMonitor;
+  /** The listener's report. */
+  readonly report: ListenerReport;
+  /** Whether the connections it accepts get a derived report: false once a sample disagreed. */
+  inherit: boolean;
+  /** Connections still to tune one by one as they are accepted: those queued before it was tuned. */
+  individually: number;
+  /** Connections to accept with a derived report before the next sample. */
+  untilSample: number;
+  /** Connections between samples now. */
+  period: number;
+  /** Connections given a derived report since the last sample that agreed. */
+  unverified: [object, Watch][];
+  /** Samples taken. */
+  samples: number;
+  /** Where the listening socket was found: re-proven on a `dup(2)` whenever it is read again. */
+  readonly fd: number;
 }
 
 /** One end of a connection as the runtime reports it. */
@@ -98,8 +186,26 @@ export interface SocketKind<S extends object> {
   native(socket: S, settings: KeepaliveSettings): NativeKeepalive;
   /** The runtime's `setsockopt` backend, or why there is none. */
   backend(): BackendResult;
-  /** The socket's descriptor, or `undefined` when it cannot be known. */
-  fd(socket: S, backend: SockoptBackend): number | undefined;
+  /**
+   * The runtimes the adapter runs on, when more than its own (the Node adapter also serves the
+   * `node:net` of Deno and Bun).
+   */
+  readonly hosts?: readonly RuntimeName[];
+  /** The process's open descriptors (`/proc/self/fd`), or `undefined` when they cannot be listed. */
+  descriptors?(): readonly number[] | undefined;
+  /** Lets a timer not keep the process alive (`timer.unref()`, `Deno.unrefTimer(id)`). */
+  unref?(timer: unknown): void;
+  /**
+   * The socket's descriptor, or `undefined` when it cannot be known (or, where it must be searched
+   * for, not within `budget` calls into the kernel).
+   */
+  fd(socket: S, backend: SockoptBackend, budget?: number): number | undefined;
+  /**
+   * The descriptor of a socket whose peer may be gone (no endpoint to prove it by), while the
+   * runtime still holds it: where {@linkcode SocketKind.fd} needs the peer's address (Deno), the one
+   * found for the socket before. Default: `fd`.
+   */
+  endFd?(socket: S, backend: SockoptBackend): number | undefined;
   /** Both ends, or `undefined` for a socket that is not connected TCP (IPC, or the peer is gone). */
   endpoints(socket: S): Endpoints | undefined;
 }
@@ -111,6 +217,19 @@ const watches: WeakMap<object, Watch> =
     object,
     Watch
   >;
+const LISTENERS = Symbol.for("socket-liveness.listeners");
+const listeners: WeakMap<object, ListenerTuning> = ((globalThis as Record<symbol, unknown>)[
+  LISTENERS
+] ??= new WeakMap<object, ListenerTuning>()) as WeakMap<object, ListenerTuning>;
+// One plan per monitor: its settings and policy never change.
+const plans = new WeakMap<AnyMonitor, KeepalivePlan>();
+const CONTROLS: readonly KeepaliveControl[] = [
+  "keepalive",
+  "idle",
+  "interval",
+  "count",
+  "userTimeout",
+];
 
 const ADAPTER_TITLES: Record<RuntimeName, string> = { node: "Node", deno: "Deno", bun: "Bun" };
 const RUNTIME_TITLES: Record<RuntimeName, string> = { node: "Node.js", deno: "Deno", bun: "Bun" };
@@ -158,32 +277,6 @@ export function messageOf(error: unknown): string {
  */
 export function notWatched(error: unknown): string {
   return `A connection is not watched: ${messageOf(error)}`;
-}
-
-/**
- * Whether two address texts name the same address, as runtimes and `getsockname` print them:
- * case, brackets and a zone id are ignored, and `::ffff:1.2.3.4` is `1.2.3.4`.
- *
- * @param a One address.
- * @param b The other.
- * @returns Whether they are the same.
- */
-export function sameAddress(a: string, b: string): boolean {
-  return plainAddress(a) === plainAddress(b);
-}
-
-/**
- * An address in the one form {@linkcode sameAddress} compares.
- *
- * @param text An address as a runtime or `getsockname` prints it.
- * @returns Lower case, without brackets or zone, IPv4-mapped IPv6 as IPv4.
- */
-export function plainAddress(text: string): string {
-  let address = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
-  const zone = address.indexOf("%");
-  if (zone >= 0) address = address.slice(0, zone);
-  address = address.toLowerCase();
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
 /**
@@ -293,9 +386,14 @@ export class AdapterKit<S extends object> {
    */
   checkRuntime(): void {
     const { runtime } = this.kind;
+    const hosts = this.kind.hosts ?? [runtime];
     const here = currentRuntime();
-    if (here === runtime) return;
-    const only = `The ${ADAPTER_TITLES[runtime]} adapter runs only on ${RUNTIME_TITLES[runtime]}`;
+    if (here !== undefined && hosts.includes(here)) return;
+    const names = hosts.map((host) => RUNTIME_TITLES[host]);
+    const list = names.length === 1
+      ? names[0]
+      : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+    const only = `The ${ADAPTER_TITLES[runtime]} adapter runs only on ${list}`;
     throw new Error(
       here === undefined
         ? only
@@ -423,6 +521,21 @@ export class AdapterKit<S extends object> {
   }
 
   /**
+   * The monitor's settings and policy, resolved once: the same plan for every call.
+   *
+   * @param monitor The monitor.
+   * @returns Its plan.
+   */
+  plan(monitor: AnyMonitor): KeepalivePlan {
+    let plan = plans.get(monitor);
+    if (plan === undefined) {
+      plan = new KeepalivePlan(monitor.keepalive, monitor.policy);
+      plans.set(monitor, plan);
+    }
+    return plan;
+  }
+
+  /**
    * Tunes a socket's keepalive to `monitor.keepalive`: the runtime's own API, then, with `ffi`,
    * `setsockopt` on a `dup(2)` proven by both endpoints. Never throws: the report says what took
    * effect, and why the rest did not.
@@ -433,31 +546,212 @@ export class AdapterKit<S extends object> {
    * @returns The report.
    */
   tune(monitor: AnyMonitor, socket: S, ffi: boolean): TuningReport {
-    const settings = monitor.keepalive;
-    const policy = monitor.policy;
+    const plan = this.plan(monitor);
     const endpoints = this.kind.endpoints(socket);
     if (endpoints === undefined) {
       // An IPC socket (keepalive does nothing there), or a peer already gone.
-      return tuneKeepalive(settings, { unavailable: "not a connected TCP socket" }, policy);
+      return plan.tune({ unavailable: "not a connected TCP socket" });
     }
-    const native = this.kind.native(socket, settings);
-    const without = (unavailable: string): TuningReport =>
-      tuneKeepalive(settings, { native, unavailable }, policy);
-    if (!ffi) return without("setsockopt is off (the ffi option is false)");
+    const native = this.kind.native(socket, plan.settings);
+    if (!ffi) return plan.tune({ native, unavailable: FFI_OFF });
     const loaded = this.kind.backend();
-    if (!loaded.ok) return without(loaded.reason);
+    if (!loaded.ok) return plan.tune({ native, unavailable: loaded.reason });
     const backend = loaded.backend;
     const fd = this.kind.fd(socket, backend);
-    if (fd === undefined) return without("no file descriptor is known for this socket");
+    if (fd === undefined) {
+      return plan.tune({ native, unavailable: "no file descriptor is known for this socket" });
+    }
     // Tuned through a dup(2) proven by its endpoints: a number closed and reused meanwhile (by a
     // worker thread, by the runtime) is never touched.
     const prove = (held: number): string | undefined => notThisSocket(backend, held, endpoints);
-    return tuneKeepalive(settings, { native, sockopt: { backend, fd, prove } }, policy);
+    return plan.tune({ native, sockopt: { backend, fd, prove } });
+  }
+
+  /**
+   * Tunes a listening socket once, so that every connection it accepts from now on inherits the
+   * monitor's keepalive, and tunes one by one the connections it accepted before (found among the
+   * process's descriptors by their local address). Tuning a listener again with its monitor
+   * returns its report. Never throws for what the kernel or the runtime refuses: the report says so
+   * and, when `explicit` (or when FFI works but the listener does not), the monitor warns.
+   *
+   * @param monitor The monitor whose settings apply.
+   * @param listener The runtime's listener object, the key the accept path looks it up by.
+   * @param where Where the listener is.
+   * @param ffi Whether `setsockopt` may be used.
+   * @param explicit Whether the application asked for it (`tuneServer`), not an adapter's accept path.
+   * @param current A connection being accepted, which the caller tunes: counted, not tuned here.
+   * @returns The listener's report.
+   * @throws {TypeError} When `explicit` and another monitor tuned the listener.
+   */
+  tuneListener(
+    monitor: AnyMonitor,
+    listener: object,
+    where: ListenerWhere,
+    ffi: boolean,
+    explicit: boolean,
+    current?: S,
+  ): ListenerReport {
+    const known = listeners.get(listener);
+    if (known !== undefined) {
+      if (known.monitor !== monitor && explicit) {
+        throw new TypeError(`Argument "server" is already tuned by another monitor`);
+      }
+      return known.report;
+    }
+    const plan = this.plan(monitor);
+    const address = where.address;
+    const place = typeof address === "string"
+      ? "A listener"
+      : `The listener on ${address.address}:${address.port}`;
+    // `tcp`: whether it is a TCP listener at all; `ffiWorks`: whether connections can be tuned.
+    const fail = (why: string, tcp: boolean, ffiWorks: boolean): ListenerReport => {
+      const report = listenerReport(plan.tune({ unavailable: why }), undefined, NO_EARLIER);
+      if (!tcp) return report; // no TCP keepalive to miss
+      if (explicit) {
+        monitor.warn(
+          `${place} is not tuned (${why}): the connections it accepts keep the system's keepalive unless each is tuned on its own, and a peer that vanishes goes unnoticed for ${
+            formatDuration(report.bound.idleMs)
+          } on a quiet connection, ${formatDuration(report.bound.busyMs)} with data in flight`,
+        );
+      } else if (ffiWorks) {
+        monitor.warn(
+          `${place} is not tuned (${why}): each connection it accepts is tuned on its own instead, with a few calls into the kernel each`,
+        );
+      }
+      return report;
+    };
+    if (typeof address === "string") return fail(address, false, false);
+    if (!ffi) return fail(FFI_OFF, true, false);
+    const loaded = this.kind.backend();
+    if (!loaded.ok) return fail(loaded.reason, true, false);
+    const backend = loaded.backend;
+
+    let scan: PortScan | undefined;
+    let fd = where.fd;
+    if (fd === undefined) {
+      scan = scanPort(backend, address.port, this.kind.descriptors?.());
+      const found = chooseListener(scan, address);
+      if (typeof found === "string") return fail(found, true, true);
+      fd = found.fd;
+    }
+    let tuned: { report: TuningReport; local: SockAddr; queued: number } | string;
+    try {
+      tuned = backend.withDuplicate(fd, (held) => {
+        const other = notThisListener(backend, held, address);
+        if (other !== undefined) return other;
+        const report = plan.tune({ sockopt: { backend, fd: held } });
+        return { report, local: backend.localAddress(held)!, queued: acceptQueue(backend, held) };
+      });
+    } catch (error) {
+      tuned = `descriptor ${fd}: ${messageOf(error)}`;
+    }
+    if (typeof tuned === "string") return fail(tuned, true, true);
+
+    // Connections it accepted before: they inherited nothing, so each is tuned on its own.
+    scan ??= scanPort(backend, address.port, this.kind.descriptors?.());
+    const earlier = {
+      accepted: 0,
+      queued: tuned.queued,
+      failed: 0,
+      note: undefined as string | undefined,
+    };
+    const seen = new Set<string>();
+    const skip = current === undefined ? undefined : this.kind.endpoints(current);
+    for (const connection of scan.connections) {
+      if (!acceptedBy(tuned.local, connection.local)) continue;
+      seen.add(tupleOf(connection));
+      earlier.accepted++;
+      if (skip !== undefined && sameEnds(connection, skip)) continue;
+      const report = tuneFound(plan, backend, connection);
+      if (unsupported(report) !== undefined) {
+        earlier.failed++;
+        earlier.note ??= unsupported(report);
+      }
+    }
+    const report = listenerReport(tuned.report, tuned.local, earlier);
+    const inherit = unsupported(tuned.report) === undefined;
+    const state: ListenerTuning = {
+      monitor,
+      report,
+      inherit,
+      // Those queued now come first (and the one being accepted): those accepted before were
+      // handed over already, and are tuned above.
+      individually: earlier.queued + (current === undefined ? 0 : 1),
+      untilSample: 0,
+      period: SAMPLE_EVERY,
+      unverified: [],
+      samples: 0,
+      fd,
+    };
+    listeners.set(listener, state);
+    if (!inherit) {
+      const instead = explicit
+        ? "the connections it accepts keep the system's values for what was not set"
+        : "each connection it accepts is tuned on its own instead";
+      monitor.warn(`${place} is only partly tuned (${unsupported(tuned.report)}): ${instead}`);
+    } else if (earlier.queued > 0) {
+      this.#followUp(state, backend, tuned.local, seen, 0, 0);
+    }
+    return report;
+  }
+
+  /**
+   * The report of a listener tuned by {@linkcode AdapterKit.tuneListener}.
+   *
+   * @param listener The runtime's listener object.
+   * @returns Its report, or `undefined` when it was not tuned.
+   */
+  listenerReport(listener: object): ListenerReport | undefined {
+    return listeners.get(listener)?.report;
+  }
+
+  /**
+   * Gives a connection just accepted from `listener` its report: one derived from the listener's
+   * when the listener was tuned by this monitor (no call into the kernel), a read-back a moment
+   * later for the first and then one in {@linkcode SAMPLE_EVERY} or more; otherwise it is tuned on
+   * its own.
+   *
+   * @param monitor The monitor that tracks it.
+   * @param socket The accepted socket.
+   * @param listener The listener object it came from, when known.
+   * @param ffi Whether FFI may be used for it.
+   * @param watch Its watch: `report` is set here, and again if a sample finds otherwise.
+   */
+  accepted(
+    monitor: AnyMonitor,
+    socket: S,
+    listener: object | undefined,
+    ffi: boolean,
+    watch: Watch,
+  ): void {
+    const state = listener === undefined ? undefined : listeners.get(listener);
+    if (state === undefined || state.monitor !== monitor) {
+      watch.report = this.tune(monitor, socket, ffi);
+      return;
+    }
+    if (!state.inherit || state.individually > 0) {
+      // Queued before the listener was tuned (it inherited nothing), or inheriting is off.
+      if (state.individually > 0) state.individually--;
+      watch.report = fromListener(this.tune(monitor, socket, ffi), state.report);
+      return;
+    }
+    watch.report = this.plan(monitor).inherit(state.report, false);
+    if (!ffi) return; // nothing can be read back
+    watch.inherited = state;
+    if (state.untilSample-- > 0) {
+      if (state.unverified.length < SAMPLE_EVERY) state.unverified.push([socket, watch]);
+      return;
+    }
+    state.untilSample = state.period;
+    // A moment later: after the application's own handling of the connection, which may change it.
+    const timer = setTimeout(() => this.#verify(socket, watch, true), 0);
+    this.kind.unref?.(timer);
   }
 
   /**
    * With `watchKernel`, reads the socket's unanswered keepalive probes from `TCP_INFO` and hands
-   * them to the monitor. Call it from the driver's `sample`, for an open socket.
+   * them to the monitor; a report derived from a listener and not read back yet is read back now.
+   * Call it from the driver's `sample`, for an open socket.
    *
    * @param monitor The monitor.
    * @param id The socket's id.
@@ -468,12 +762,326 @@ export class AdapterKit<S extends object> {
     if (!ffi || !monitor.watchKernel) return;
     const loaded = this.kind.backend();
     if (!loaded.ok) return;
+    const watch = watches.get(socket);
+    if (watch?.inherited !== undefined && watch.id === id) this.#verify(socket, watch, false);
     const fd = this.kind.fd(socket, loaded.backend);
-    const probes = fd === undefined ? undefined : keepaliveProbesOf(loaded.backend, fd);
-    if (probes !== undefined) monitor.keepaliveProbes(id, probes);
+    const bytes = fd === undefined ? undefined : tcpInfoOf(loaded.backend, fd);
+    if (bytes === undefined || bytes.length <= 3) return;
+    // The window too, for a stall's time-out told only after the descriptor is closed (Bun).
+    if (watch?.id === id && (monitor.keepalive.userTimeoutMs ?? 0) > 0) {
+      watch.look = windowLookOf(bytes, performance.now(), watch.look);
+    }
+    monitor.keepaliveProbes(id, bytes[3]); // tcpi_probes
   }
+
+  /**
+   * The error to report for a socket that failed: the runtime's own, or, for a time-out whose peer
+   * the kernel saw alive with its window closed, a stall's (reason `stalled`). The kernel's view is
+   * read now, while the runtime still holds the descriptor; where it does not any more (Bun closes
+   * it before it reports), the last look {@linkcode AdapterKit.sample} took decides, when it was
+   * taken within a keepalive interval (and a second) of the end.
+   *
+   * @param monitor The monitor (its user timeout).
+   * @param socket The socket.
+   * @param error What the runtime reported.
+   * @param ffi Whether FFI may be used for it.
+   * @param held Whether the runtime still holds the descriptor.
+   * @returns What to hand to `monitor.failed()`.
+   */
+  failure(monitor: AnyMonitor, socket: S, error: unknown, ffi: boolean, held: boolean): unknown {
+    const userTimeoutMs = monitor.keepalive.userTimeoutMs ?? 0;
+    if (userTimeoutMs <= 0 || !ffi || !isTimeout(error)) return error;
+    if (!held) {
+      const maxAgeMs = (monitor.keepalive.intervalMs ?? 75_000) + 1_000;
+      const look = watches.get(socket)?.look;
+      const stalled = lookStalled(look, performance.now(), userTimeoutMs, maxAgeMs);
+      return deathError(error, stalled, userTimeoutMs);
+    }
+    const end = this.#kernelEnd(monitor, socket);
+    return deathError(error, end?.stalled === true, userTimeoutMs);
+  }
+
+  /**
+   * Whether the end of the stream a runtime reports is a time-out it lost (a write took the error
+   * first): the kernel's view, read while the runtime still holds the descriptor, shows the
+   * connection closed with probes or retransmissions unanswered, or its window stalled.
+   *
+   * @param monitor The monitor (its user timeout).
+   * @param socket The socket.
+   * @param ffi Whether FFI may be used for it.
+   * @returns The error to report (`ETIMEDOUT`, or a stall's), or `undefined` for an end.
+   */
+  lostTimeout(monitor: AnyMonitor, socket: S, ffi: boolean): unknown {
+    if (!ffi) return undefined;
+    const end = this.#kernelEnd(monitor, socket);
+    if (end === undefined) return undefined;
+    return deathError(lostTimeout(), end.stalled, monitor.keepalive.userTimeoutMs ?? 0);
+  }
+
+  #kernelEnd(monitor: AnyMonitor, socket: S): ReturnType<typeof kernelEnd> {
+    const loaded = this.kind.backend();
+    if (!loaded.ok) return undefined;
+    const fd = (this.kind.endFd ?? this.kind.fd)(socket, loaded.backend);
+    const view = fd === undefined ? undefined : readEndView(loaded.backend, fd);
+    return view === undefined ? undefined : kernelEnd(view, monitor.keepalive.userTimeoutMs ?? 0);
+  }
+
+  /**
+   * Reads back a connection whose report is derived from its listener's. Agreeing: its report says
+   * so (`verified`). Differing: its report says what it holds, the monitor warns, the listener's
+   * other connections since the last agreeing sample are read back too, and from now on each
+   * connection is tuned on its own.
+   */
+  #verify(socket: S, watch: Watch, sampled: boolean): void {
+    const state = watch.inherited;
+    if (state === undefined || watches.get(socket) !== watch) return;
+    if (watch.monitor.state(watch.id) === undefined) {
+      // Closed meanwhile (looking for it would cost a search for nothing): one a little later is.
+      if (sampled) state.untilSample = Math.min(state.untilSample, RESAMPLE_AFTER);
+      return;
+    }
+    const budget = state.samples++ === 0 ? FIRST_SEARCH_CALLS : SAMPLE_SEARCH_CALLS;
+    const held = this.#readBack(socket, state, sampled ? budget : undefined);
+    if (held === undefined) {
+      // Not found within the budget (Deno): the derived report stays, and the listener is read.
+      if (sampled) this.#checkListener(state);
+      return;
+    }
+    watch.inherited = undefined;
+    watch.report = held.report;
+    if (held.differs === undefined) {
+      if (sampled) {
+        state.unverified.length = 0;
+        state.period = Math.min(state.period * 2, SAMPLE_EVERY_MOST);
+      }
+      return;
+    }
+    const first = state.inherit;
+    state.inherit = false;
+    this.#rereadUnverified(state);
+    if (first) {
+      const where = state.report.address;
+      state.monitor.warn(
+        `A connection accepted on ${where?.address}:${where?.port} holds ${held.differs}: something changed it after it was accepted (the runtime, or the application); from now on each connection this listener accepts is tuned on its own`,
+      );
+    }
+  }
+
+  /**
+   * The listener itself read back, when no connection could be: values changed on it since it was
+   * tuned (by other code) end inheriting, with a warning.
+   */
+  #checkListener(state: ListenerTuning): void {
+    const loaded = this.kind.backend();
+    const address = state.report.address;
+    if (!loaded.ok || address === undefined || !state.inherit) return;
+    const backend = loaded.backend;
+    const prove = (held: number): string | undefined => notThisListener(backend, held, address);
+    const plan = this.plan(state.monitor);
+    const read = plan.tune({ sockopt: { backend, fd: state.fd, prove, readOnly: true } });
+    if (read.unavailable !== undefined) return; // closed: nothing more is accepted from it
+    const differs = differences(read, state.report, "what it was tuned to");
+    if (differs === undefined) return;
+    state.inherit = false;
+    this.#rereadUnverified(state);
+    state.monitor.warn(
+      `The listener on ${address.address}:${address.port} now holds ${differs}: something changed it after it was tuned; from now on each connection it accepts is tuned on its own`,
+    );
+  }
+
+  /**
+   * Once inheriting has ended: the connections given a derived report since the last agreeing
+   * sample are read back, those that can be (within the search budget where descriptors must be
+   * searched for), and their reports say what they hold.
+   */
+  #rereadUnverified(state: ListenerTuning): void {
+    for (const [other, otherWatch] of state.unverified.splice(0)) {
+      if (otherWatch.inherited !== state || watches.get(other) !== otherWatch) continue;
+      const read = this.#readBack(other as S, state, SAMPLE_SEARCH_CALLS);
+      if (read === undefined) continue;
+      otherWatch.inherited = undefined;
+      otherWatch.report = read.report;
+    }
+  }
+
+  /** What a connection holds, read back (nothing set), against its listener's values. */
+  #readBack(
+    socket: S,
+    state: ListenerTuning,
+    budget: number | undefined,
+  ): { report: TuningReport; differs: string | undefined } | undefined {
+    const loaded = this.kind.backend();
+    const endpoints = this.kind.endpoints(socket);
+    if (!loaded.ok || endpoints === undefined) return undefined;
+    const backend = loaded.backend;
+    const fd = this.kind.fd(socket, backend, budget);
+    if (fd === undefined) return undefined;
+    const plan = this.plan(state.monitor);
+    const prove = (held: number): string | undefined => notThisSocket(backend, held, endpoints);
+    const read = plan.tune({ sockopt: { backend, fd, prove, readOnly: true } });
+    if (read.unavailable !== undefined) return undefined;
+    const listener = state.report;
+    const differs = differences(read, listener, "the listener's");
+    if (differs === undefined) return { report: plan.inherit(listener, true), differs: undefined };
+    // What it holds: the values it shares with the listener came from there.
+    const controls = {} as Record<KeepaliveControl, ControlReport>;
+    for (const control of CONTROLS) {
+      const mine = read[control];
+      const same = mine.value === listener[control].value && listener[control].via !== undefined;
+      controls[control] = same ? Object.freeze({ ...mine, via: "listener" }) : mine;
+    }
+    return { report: Object.freeze({ ...read, ...controls }), differs };
+  }
+
+  /**
+   * Connections that were in the listener's accept queue when it was tuned, accepted by the runtime
+   * without the adapter seeing them (`Deno.serve`, `Bun.serve`): found by their values, which are
+   * not the listener's, on a few scans in the following second, and tuned.
+   */
+  #followUp(
+    state: ListenerTuning,
+    backend: SockoptBackend,
+    local: SockAddr,
+    seen: Set<string>,
+    found: number,
+    attempt: number,
+  ): void {
+    if (attempt >= FOLLOW_UP_MS.length || state.monitor.isClosed) return;
+    const timer = setTimeout(() => {
+      let more = found;
+      const plan = this.plan(state.monitor);
+      const scan = scanPort(backend, local.port, this.kind.descriptors?.());
+      for (const connection of scan.connections) {
+        const tuple = tupleOf(connection);
+        if (!acceptedBy(local, connection.local) || seen.has(tuple)) continue;
+        seen.add(tuple);
+        const report = tuneFound(plan, backend, connection);
+        if (CONTROLS.some((control) => report[control].via === "setsockopt")) more++;
+      }
+      if (more < state.report.earlier.queued) {
+        this.#followUp(state, backend, local, seen, more, attempt + 1);
+      }
+    }, FOLLOW_UP_MS[attempt]);
+    this.kind.unref?.(timer);
+  }
+}
+
+const FFI_OFF = "setsockopt is off (the ffi option is false)";
+const NO_EARLIER = Object.freeze({ accepted: 0, queued: 0, failed: 0 });
+
+/** A listener's report: its tuning, where it is, and what it had accepted or queued before. */
+function listenerReport(
+  report: TuningReport,
+  address: SockAddr | undefined,
+  earlier: { accepted: number; queued: number; failed: number; note?: string },
+): ListenerReport {
+  const { note, ...counts } = earlier;
+  return Object.freeze({
+    ...report,
+    address: address === undefined ? undefined : Object.freeze({ ...address }),
+    earlier: Object.freeze(note === undefined ? counts : { ...counts, note }),
+  });
+}
+
+// Reports of connections tuned on their own, as seen against their listener's: by both.
+const againstListener = new WeakMap<TuningReport, WeakMap<TuningReport, TuningReport>>();
+
+/**
+ * A connection accepted from a tuned listener and tuned on its own: a value it held already, set by
+ * no one here, is the listener's (`via: "listener"`).
+ */
+function fromListener(report: TuningReport, listener: ListenerReport): TuningReport {
+  let known = againstListener.get(listener);
+  if (known === undefined) {
+    known = new WeakMap();
+    againstListener.set(listener, known);
+  }
+  let derived = known.get(report);
+  if (derived !== undefined) return derived;
+  const controls = {} as Record<KeepaliveControl, ControlReport>;
+  let changed = false;
+  for (const control of CONTROLS) {
+    const mine = report[control];
+    const theirs = listener[control];
+    const inherited = mine.via === undefined && mine.value !== undefined &&
+      (mine.status === "applied" || mine.status === "adjusted") &&
+      mine.value === theirs.value && theirs.via !== undefined;
+    controls[control] = inherited ? Object.freeze({ ...mine, via: "listener" }) : mine;
+    changed ||= inherited;
+  }
+  derived = changed ? Object.freeze({ ...report, ...controls }) : report;
+  known.set(report, derived);
+  return derived;
+}
+
+/** Tunes a connection found by a scan, on a `dup(2)` proven by both its endpoints. */
+function tuneFound(plan: KeepalivePlan, backend: SockoptBackend, found: FoundSocket): TuningReport {
+  const endpoints = { local: found.local, remote: found.remote! };
+  const prove = (held: number): string | undefined => notThisSocket(backend, held, endpoints);
+  return plan.tune({ sockopt: { backend, fd: found.fd, prove } });
+}
+
+function sameEnds(found: FoundSocket, ends: Endpoints): boolean {
+  return found.local.port === ends.local.port && found.remote?.port === ends.remote.port &&
+    sameAddress(found.local.address, ends.local.address) &&
+    sameAddress(found.remote.address, ends.remote.address);
+}
+
+function tupleOf(found: FoundSocket): string {
+  return `${found.local.address} ${found.local.port} ${found.remote?.address} ${found.remote?.port}`;
+}
+
+/** The asked controls whose values differ between a read-back and a reference, or `undefined`. */
+function differences(
+  read: TuningReport,
+  reference: TuningReport,
+  theirs: string,
+): string | undefined {
+  const differs: string[] = [];
+  for (const control of CONTROLS) {
+    const mine = read[control];
+    const other = reference[control];
+    if (other.asked !== undefined && mine.value !== other.value) {
+      differs.push(
+        `${control} ${showValue(control, mine)}, not ${theirs} ${showValue(control, other)}`,
+      );
+    }
+  }
+  return differs.length === 0 ? undefined : differs.join(", ");
+}
+
+/** Why a report is not fully applied (its first unsupported control's note), or `undefined`. */
+function unsupported(report: TuningReport): string | undefined {
+  for (const control of CONTROLS) {
+    if (report[control].status === "unsupported") return report[control].note ?? control;
+  }
+  return undefined;
+}
+
+function showValue(control: KeepaliveControl, report: ControlReport): string {
+  const value = report.value;
+  if (value === undefined) return "unknown";
+  if (typeof value === "boolean") return value ? "on" : "off";
+  return control === "count" ? String(value) : `${value} ms`;
 }
 
 function isWatched(value: unknown): value is object {
   return value !== null && typeof value === "object" && watches.has(value);
+}
+
+/** A socket's raw `TCP_INFO`, or `undefined` where it cannot be read. */
+function tcpInfoOf(backend: SockoptBackend, fd: number): Uint8Array | undefined {
+  try {
+    return backend.tcpInfo(fd);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether an error is a time-out (`ETIMEDOUT`, Deno's `TimedOut`), in itself or its causes. */
+function isTimeout(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== "object" || depth > 4) return false;
+  const { code, name, errno, cause } = error as Record<string, unknown>;
+  return code === "ETIMEDOUT" || name === "TimedOut" || errno === 110 || errno === -110 ||
+    isTimeout(cause, depth + 1);
 }

@@ -10,6 +10,14 @@ export type DeathReason =
   | "keepalive-timeout"
   /** Sent data stayed unacknowledged past `TCP_USER_TIMEOUT` (or the kernel's retransmissions). */
   | "user-timeout"
+  /**
+   * The peer is alive but stopped reading: its receive window stayed closed past `TCP_USER_TIMEOUT`
+   * while data waited to be sent (Linux applies the user timeout to zero-window probes too). Told
+   * apart from `user-timeout` by the kernel's view (`TCP_INFO`: the peer's window was 0 and it
+   * still answered the probes); the death's error is a {@linkcode STALLED_ERROR_NAME} error whose
+   * `cause` is the runtime's.
+   */
+  | "stalled"
   /** An application ping went unacknowledged past the heartbeat timeout. */
   | "heartbeat-timeout"
   /** No traffic either way for the idle timeout. */
@@ -31,6 +39,7 @@ export type DeathReason =
 const REASON_KEYS: Record<DeathReason, true> = {
   "keepalive-timeout": true,
   "user-timeout": true,
+  "stalled": true,
   "heartbeat-timeout": true,
   "idle-timeout": true,
   "reset": true,
@@ -59,8 +68,15 @@ const BY_CODE: Record<string, DeathReason> = {
   ECONNREFUSED: "refused",
 };
 
-// Deno's error classes (`Deno.errors.*`) are told apart by `name`.
+/**
+ * The `name` of the error an adapter reports for a `"stalled"` death: it wraps the runtime's
+ * time-out error (its `cause`) once the kernel's view showed the peer's window closed.
+ */
+export const STALLED_ERROR_NAME = "StalledError";
+
+// Deno's error classes (`Deno.errors.*`) are told apart by `name`; so is the adapters' stall.
 const BY_NAME: Record<string, DeathReason> = {
+  [STALLED_ERROR_NAME]: "stalled",
   TimedOut: "keepalive-timeout",
   ConnectionReset: "reset",
   ConnectionAborted: "reset",
@@ -98,7 +114,9 @@ export interface ClassifyContext {
  * `close(socket, err)` errors with `err.code`, a bare `errno`, and errors wrapped in `cause`.
  *
  * A timeout is `"user-timeout"` when `TCP_USER_TIMEOUT` is set and data was in flight (the
- * retransmission path), otherwise `"keepalive-timeout"`. Anything else is `"error"`.
+ * retransmission path), otherwise `"keepalive-timeout"`; an error named
+ * {@linkcode STALLED_ERROR_NAME} (an adapter's, once the kernel showed the peer's window closed) is
+ * `"stalled"`. Anything else is `"error"`.
  *
  * @param error What the runtime reported.
  * @param context What is known about the connection.

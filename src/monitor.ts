@@ -884,6 +884,11 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   pinged(id: ConnectionId): boolean {
     const slot = id & SLOT_MASK;
     if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return true;
+    if (this.#state[slot] === CONNECTING) {
+      // The ping establishes it first (its clocks start), so that the ping itself still counts.
+      this.received(id);
+      if (!this.#owns(slot, id) || this.#state[slot] >= DEAD) return true;
+    }
     const enforcement = this.#cfg.pingEnforcement;
     let allowed = true;
     if (enforcement !== undefined) {
@@ -1351,15 +1356,23 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
         left = this.#state[slot] === SUSPECT ? NEVER : suspicion.ticksLeft(slot, tick);
       }
       if (left < wait) wait = left;
-      // An arrival can bring the crossing nearer than where the slot is filed: never further.
-      if (suspicion.soonestTicks < wait) wait = suspicion.soonestTicks;
     }
+    // An arrival (or data waking a suspect) can bring the crossing nearer than where the slot is
+    // filed, and a slot cannot move up the wheel: never file it further than the soonest crossing.
+    if (suspicion !== undefined && suspicion.soonestTicks < wait) wait = suspicion.soonestTicks;
     // Callbacks above (a ping answered inside send, onDrain) may have brought traffic: read again.
     const inNow = (tick - this.#lastIn[slot]) >>> 0;
     if (cfg.watchKernelIdle > 0) {
       // Quiet as long as the keepalive idle time: the kernel probes now, look every interval.
       const left = cfg.watchKernelIdle + 1 - inNow;
-      const look = left > 0 ? left : cfg.watchKernelInterval;
+      // Data can restart the kernel's idle time after this look, and the slot cannot move up the
+      // wheel: look again no later than one idle time from now.
+      const again = cfg.watchKernelIdle + 1;
+      const look = left > 0
+        ? left
+        : again < cfg.watchKernelInterval
+        ? again
+        : cfg.watchKernelInterval;
       if (look < wait) wait = look;
     }
     if (cfg.idle > 0) {

@@ -165,8 +165,9 @@ interface Family {
  *   closed: 4,
  *   closes: { "local-close": 3, "peer-close": 1, "max-idle": 0, "max-age": 0 },
  *   deaths: {
- *     "keepalive-timeout": 0, "user-timeout": 0, "heartbeat-timeout": 1, "idle-timeout": 0,
- *     reset: 1, "broken-pipe": 0, unreachable: 0, refused: 0, "connect-timeout": 0, error: 0,
+ *     "keepalive-timeout": 0, "user-timeout": 0, stalled: 0, "heartbeat-timeout": 1,
+ *     "idle-timeout": 0, reset: 1, "broken-pipe": 0, unreachable: 0, refused: 0,
+ *     "connect-timeout": 0, error: 0,
  *   },
  *   pings: 7,
  *   timeToDetect: histogram,
@@ -274,8 +275,9 @@ export function toPrometheus(
  *   closed: 0,
  *   closes: { "local-close": 0, "peer-close": 0, "max-idle": 0, "max-age": 0 },
  *   deaths: {
- *     "keepalive-timeout": 0, "user-timeout": 0, "heartbeat-timeout": 0, "idle-timeout": 0,
- *     reset: 0, "broken-pipe": 0, unreachable: 0, refused: 0, "connect-timeout": 0, error: 0,
+ *     "keepalive-timeout": 0, "user-timeout": 0, stalled: 0, "heartbeat-timeout": 0,
+ *     "idle-timeout": 0, reset: 0, "broken-pipe": 0, unreachable: 0, refused: 0,
+ *     "connect-timeout": 0, error: 0,
  *   },
  *   pings: 0,
  *   timeToDetect: histogram,

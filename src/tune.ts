@@ -14,7 +14,7 @@ import { type BoundOptions, type DetectionBound, detectionBound } from "./bound.
 import { formatDuration } from "./duration.ts";
 import { type KeepaliveSettings, msSpec } from "./keepalive.ts";
 import { platformOptions, type SupportedOption } from "./_platform.ts";
-import type { SockoptBackend } from "./_sockopt.ts";
+import type { SockAddr, SockoptBackend } from "./_sockopt.ts";
 import { describe } from "./_validate.ts";
 
 /** The five controls a report covers. */
@@ -67,6 +67,36 @@ export interface TuningReport {
   readonly unavailable: string | undefined;
   /** Worst-case detection times from what is in force (unknown values count as Linux defaults). */
   readonly bound: DetectionBound;
+}
+
+/**
+ * What tuning a listening socket achieved (`tuneServer`): its own report — Linux copies these
+ * values to every connection it accepts from then on — plus where it is and what it had accepted or
+ * queued before, which inherited nothing.
+ */
+export interface ListenerReport extends TuningReport {
+  /** The listening socket's address as the kernel reports it; `undefined` when none was tuned. */
+  readonly address: SockAddr | undefined;
+  /** The connections that were there before it was tuned. */
+  readonly earlier: EarlierConnections;
+}
+
+/** Connections a listener had accepted or queued before it was tuned: each is tuned on its own. */
+export interface EarlierConnections {
+  /**
+   * Connections it had accepted: found among the process's descriptors by their local address
+   * and tuned there and then.
+   */
+  readonly accepted: number;
+  /**
+   * Connections waiting in its accept queue (established before, so with the old values): tuned
+   * one by one as the adapter accepts them, or found by a few scans in the second that follows.
+   */
+  readonly queued: number;
+  /** Of those accepted, how many could not be tuned. */
+  readonly failed: number;
+  /** Why the first of them could not be tuned. */
+  readonly note?: string;
 }
 
 /** The runtime's own keepalive API for one socket, as an adapter describes it. */
@@ -193,6 +223,8 @@ export class KeepalivePlan {
   #inherited = new WeakMap<TuningReport, [TuningReport | undefined, TuningReport | undefined]>();
 
   /**
+   * Resolves what to ask of the kernel, once.
+   *
    * @param settings Validated settings (e.g. `monitor.keepalive`).
    * @param policy Application deadlines in force, for the detection bound (e.g. `monitor.policy`).
    * @throws {TypeError} When `settings` are not settings from `resolveKeepalive()`.
@@ -266,8 +298,18 @@ export class KeepalivePlan {
       }
     }
 
-    const reports = {} as Record<KeepaliveControl, ControlReport>;
     const sockopt = target.sockopt;
+    // Without setsockopt the outcome follows from what the runtime set: known after the first.
+    let quick: string | undefined;
+    if (sockopt === undefined) {
+      const side = native?.sideEffects;
+      quick = `${target.unavailable}\u0000${byNative.size}\u0000${byNative.has("idle")}${
+        byNative.has("interval")
+      }${byNative.has("count")}\u0000${side?.interval}\u0000${side?.count}\u0000${notes.keepalive}`;
+      const known = this.#reports.get(quick);
+      if (known !== undefined) return known;
+    }
+    const reports = {} as Record<KeepaliveControl, ControlReport>;
     if (sockopt !== undefined) {
       const { backend, fd } = sockopt;
       const read = (control: KeepaliveControl): number | boolean | undefined => {
@@ -340,11 +382,13 @@ export class KeepalivePlan {
       const r = reports[control];
       key += `\u0000${r.status}\u0001${r.value}\u0001${r.verified}\u0001${r.via}\u0001${r.note}`;
     }
-    const known = this.#reports.get(key);
-    if (known !== undefined) return known;
-    const report = this.#report(reports, backendName, unavailable, side);
-    if (this.#reports.size >= MAX_OUTCOMES) this.#reports.clear();
-    this.#reports.set(key, report);
+    let report = this.#reports.get(key);
+    if (report === undefined) {
+      report = this.#report(reports, backendName, unavailable, side);
+      if (this.#reports.size >= MAX_OUTCOMES) this.#reports.clear();
+      this.#reports.set(key, report);
+    }
+    if (quick !== undefined) this.#reports.set(quick, report);
     return report;
   }
 

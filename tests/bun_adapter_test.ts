@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { LivenessMonitor, type MonitorOptions, type Transition } from "../mod.ts";
 import {
   type BunSocket,
+  connect,
   connectionId,
   liveness,
   type SocketHandler,
@@ -612,6 +613,46 @@ test("bad arguments are TypeErrors naming the argument", { skip: onBun }, () => 
   } finally {
     monitor.close();
   }
+});
+
+test("connect(): connecting until open, the context forwarding to the socket; refused is refused", {
+  skip: onBun,
+}, async (t) => {
+  const client = recorder(t, { connectTimeout: "5s" });
+  const listener = bun!.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  try {
+    let opened: Socket | undefined;
+    const connecting = connect(client.monitor, {
+      hostname: "127.0.0.1",
+      port: listener.port,
+      socket: { open: (socket) => void (opened = socket), data() {} },
+    });
+    assert.deepEqual(client.transitions.map((t) => client.monitor.state(t.id)), []);
+    const socket = await connecting;
+    assert.equal(socket, opened, "the socket the hooks got");
+    assert.deepEqual(client.seen(), ["connecting -> open (connected)"]);
+    const [open] = client.transitions;
+    assert.equal(connectionId(socket), open.id, "one connection, one id");
+    assert.equal(connectionId(open.context), open.id);
+    // Bun hands out no socket before open: the context is a stand-in that forwards to it.
+    assert.notEqual(open.context, socket);
+    assert.equal(open.context.fd, socket.fd);
+    assert.equal(open.context.write("hi"), 2);
+    assert.equal(tuningReport(socket)?.keepalive.status, "applied");
+    socket.end();
+    await until(() => client.seen().length === 2, 2000, "closed");
+    assert.equal(client.seen()[1], "open -> closed (local-close)");
+  } finally {
+    listener.stop(true);
+  }
+  // Nobody listens any more: refused, never open, and connect() rejects with Bun's error.
+  const refused = await connect(client.monitor, {
+    hostname: "127.0.0.1",
+    port: listener.port,
+    socket: { data() {} },
+  }).then(() => undefined, (error: Error & { code?: string }) => error.code);
+  assert.equal(refused, "ECONNREFUSED");
+  assert.equal(client.seen()[2], "connecting -> dead (refused)");
 });
 
 test("the peer fixture speaks tests/fixtures/PROTOCOL.md", { skip: onBun }, async () => {

@@ -1,7 +1,7 @@
 // The command line, run as a child process with the runtime running this test (Node: its own
 // binary; Deno: `deno run -A`; Bun: its own binary): plan's numbers and warnings, usage errors,
-// help, probe against a server this test starts on 127.0.0.1, and the demo's JSON lines. Every
-// wait is bounded.
+// help, probe against a server this test starts on 127.0.0.1, and the JSON lines of the demo and
+// of `demo --websocket`. Every wait is bounded.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -360,6 +360,8 @@ test("bad flags exit 2 and name the flag and what is allowed", { timeout: 30_000
     [["plan", "--bogus"], /unknown option --bogus for plan; allowed: --keepalive, /],
     [["plan", "--budget"], /--budget needs a value: --budget DURATION/],
     [["demo", "--runtime", "java"], /--runtime must be node, deno or bun, got "java"/],
+    [["demo", "--wait", "1s"], /--wait goes with --websocket/],
+    [["demo", "--websocket", "--wait", "soon"], /--wait must be a duration like "30s"/],
     [["probe"], /probe needs HOST:PORT/],
     [["probe", "127.0.0.1:70000"], /port of HOST:PORT must be from 1 to 65535/],
     [["probe", "127.0.0.1:1", "--heartbeat", "1s/1s"], /--heartbeat needs --ping TEXT/],
@@ -545,3 +547,75 @@ test("demo: JSON lines, every client ends as expected, exit 0", { timeout: 55_00
   }
   note(t, `${runtime}: hung detected ${clients.hung.detectMs} ms after it hung (bound 2300 ms)`);
 });
+
+test(
+  "demo --websocket: the edge server's clients end as expected, beside the runtime's own timer",
+  {
+    timeout: 60_000,
+  },
+  async (t) => {
+    // --wait 1s: the runtime's own verdicts are taken as they stand once ours are in (Bun's own
+    // idle timeout alone would take 8 s more).
+    const run = start(["demo", "--websocket", "--wait", "1s"], 50_000);
+    const { code } = await run.exited;
+    const lines = jsonLines(run.stdout);
+    assert.equal(code, 0, run.stdout + run.stderr);
+    assert.deepEqual([lines[0].event, lines[0].runtime, lines[0].websocket], [
+      "start",
+      runtime,
+      true,
+    ]);
+    const summary = lines.at(-1)!;
+    assert.equal(summary.event, "summary");
+    assert.equal(summary.ok, true);
+    const servers: Record<string, RegExp> = {
+      bun: /^Bun\.serve \+ watchWebSocket/,
+      deno: /^Deno\.serve \+ upgradeWebSocket/,
+      node: /^node:http \+ ws \+ watchWebSocketServer/,
+    };
+    assert.match(String(summary.server), servers[runtime]);
+    const clients = Object.fromEntries(
+      (summary.clients as Record<string, unknown>[]).map((c) => [c.client, c]),
+    ) as Record<string, Record<string, unknown> & { own: Record<string, unknown> }>;
+    const verdict = (name: string) => [clients[name].state, clients[name].reason, clients[name].ok];
+    assert.deepEqual([clients.healthy.state, clients.healthy.ok], ["open", true]);
+    assert.ok(Number(clients.healthy.pingsAnswered) >= 2, JSON.stringify(clients.healthy));
+    assert.deepEqual(verdict("hung"), ["dead", "heartbeat-timeout", true]);
+    assert.equal(clients.hung.boundMs, 2_300);
+    for (const name of ["healthy", "hung"]) {
+      assert.equal(typeof clients[name].own.state, "string", `${name}: the runtime's own verdict`);
+    }
+    const cut = clients["cut-idle"];
+    if (cut.skipped !== null) {
+      note(t, `${runtime}: the WebSocket demo skipped the cut clients: ${cut.skipped}`);
+      assert.ok(
+        !inCI,
+        `CI must run the WebSocket demo's cuts, yet they were skipped: ${cut.skipped}`,
+      );
+      assert.ok(
+        !namespacesPossible(),
+        `namespaces work here, yet the cuts were skipped: ${cut.skipped}`,
+      );
+    } else {
+      // Bun tells a connection the kernel ended as code 1006 and nothing more.
+      const told = (reason: string) => runtime === "bun" ? "error" : reason;
+      assert.deepEqual(verdict("cut-idle"), ["dead", told("keepalive-timeout"), true]);
+      assert.deepEqual(verdict("cut-pushed"), ["dead", told("user-timeout"), true]);
+      assert.equal(cut.boundMs, 3_000);
+      assert.equal(clients["cut-pushed"].boundMs, 4_000);
+      // The kernel freed the watched side's connections (the tuned user timeout and keepalive):
+      // `ss` no longer lists them.
+      for (const name of ["cut-idle", "cut-pushed"]) {
+        const tcp = clients[name].tcp as { state: string } | null;
+        assert.ok(tcp === null || tcp.state === "gone", `${name}: ${JSON.stringify(tcp)}`);
+      }
+      note(
+        t,
+        `${runtime}: cut-idle ${cut.detectMs} ms (bound 3000), cut-pushed ${
+          clients["cut-pushed"].detectMs
+        } ms (bound 4000); own: ${JSON.stringify(cut.own)}`,
+      );
+    }
+    note(t, `${runtime}: hung ${clients.hung.detectMs} ms (bound 2300 ms)`);
+  },
+);

@@ -220,3 +220,19 @@ test("IPv4-mapped, bracketed and upper-case hosts compare equal", () => {
     linkLocal,
   );
 });
+
+test("a search with a budget gives up within it, and what it learnt stays right", () => {
+  const kernel = boot();
+  const finder = new DenoFdFinder(kernel);
+  const conns = Array.from({ length: 300 }, () => kernel.connect()[1]);
+  const last = conns.at(-1)!;
+  const before = finder.calls;
+  assert.equal(finder.find(last, 40), undefined, "300 connections up: beyond 40 calls");
+  assert.ok(finder.calls - before <= 40, `${finder.calls - before} calls`);
+  // Without a budget it is found, and the next search for it is a hit.
+  assert.equal(finder.find(last), kernel.fdOf(last));
+  const hit = finder.calls;
+  assert.equal(finder.find(last, 4), kernel.fdOf(last));
+  assert.ok(finder.calls - hit <= 2);
+  for (const conn of conns.slice(0, 5)) assert.equal(finder.find(conn), kernel.fdOf(conn));
+});

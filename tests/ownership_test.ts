@@ -110,18 +110,15 @@ test("an adapter used on another runtime says which one to use, in one wording",
   const monitor = new LivenessMonitor();
   const any = monitor as never;
   try {
-    if (here !== "node") {
-      assert.throws(() => node.watchSocket(any, new Socket()), {
-        message: guard("Node", "Node.js"),
-      });
-      assert.equal(node.connectionState(new Socket()), undefined, "lookups work anywhere");
-    }
+    // The Node adapter runs on Deno's and Bun's node:net too (tests/node_adapter_test.ts).
+    assert.equal(node.connectionState(new Socket()), undefined, "lookups work anywhere");
     if (here !== "deno") {
       assert.throws(() => deno.watchConn(any, any), { message: guard("Deno", "Deno") });
       assert.throws(() => deno.listen(any, { port: 0 }), { message: guard("Deno", "Deno") });
     }
     if (here !== "bun") {
       assert.throws(() => bun.watchHandler(any, {}), { message: guard("Bun", "Bun") });
+      assert.throws(() => bun.connect(any, any), { message: guard("Bun", "Bun") });
       assert.equal(bun.liveness, bun.watchHandler, "liveness is watchHandler's first name");
     }
   } finally {
@@ -376,6 +373,9 @@ test("bun: a closed monitor, a lookalike or another monitor's handler is refused
   const { open, other, closed } = monitors<bun.BunSocket>(t);
   refuses(() => bun.watchHandler(closed, {}), CLOSED_MONITOR);
   refuses(() => bun.watchHandler(lookalike(), {}), NOT_A_MONITOR);
+  const options = { hostname: HOST, port: 1, socket: {} };
+  refuses(() => bun.connect(closed, options), CLOSED_MONITOR);
+  refuses(() => bun.connect(lookalike(), options), NOT_A_MONITOR);
   const handler = bun.watchHandler(open, { data() {} });
   assert.equal(bun.watchHandler(open, handler), handler, "its own monitor: the same handler");
   refuses(() => bun.watchHandler(other, handler), OTHER_MONITOR("handler"));

@@ -209,6 +209,7 @@ function value(
 const REASONS = [
   "keepalive-timeout",
   "user-timeout",
+  "stalled",
   "heartbeat-timeout",
   "idle-timeout",
   "reset",
@@ -228,6 +229,7 @@ function makeStats(): MonitorStats {
     deaths: {
       "keepalive-timeout": 4,
       "user-timeout": 0,
+      "stalled": 6,
       "heartbeat-timeout": 7,
       "idle-timeout": 0,
       "reset": 90,

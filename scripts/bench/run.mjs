@@ -14,6 +14,11 @@
 //   kernel                             kernel.ts, on the runtime: TCP_INFO, getsockopt through FFI
 //   e2e, accept                        net.ts, on Node 24 as the load generator, against servers of
 //                                      the runtime (_server_<runtime>.ts) over 127.0.0.1
+//   ws                                 ws.ts, on Node 24 as the load generator (raw WebSocket),
+//                                      against WebSocket servers of the runtime (Bun.serve,
+//                                      Deno.serve, node:http + ws: _ws_server_<runtime>.ts): echo
+//                                      round trips and upgrades per second, with and without
+//                                      socket-liveness
 //   detect                             detect.ts, on Node 24, against the runtime's peer fixtures in
 //                                      a private network namespace (root, ip, nft); full run only
 //
@@ -33,7 +38,7 @@ const node24 = join(root, "node_modules", "node24", "bin", "node");
 
 const CORE_GROUPS = ["memory", "mark", "mixed", "tick", "sweep"];
 const NET_GROUPS = ["e2e", "accept"];
-const GROUPS = [...CORE_GROUPS, "kernel", ...NET_GROUPS, "detect"];
+const GROUPS = [...CORE_GROUPS, "kernel", ...NET_GROUPS, "ws", "detect"];
 // Detection waits out real keepalive and user timeouts (~15 s per runtime): too long for --quick.
 const QUICK_GROUPS = GROUPS.filter((group) => group !== "detect");
 
@@ -188,6 +193,9 @@ async function runOne(runtime, options) {
       "--only",
       net.join(","),
     ]]);
+  }
+  if (chosen(["ws"]).length > 0) {
+    steps.push([node24, [bench("ws.ts"), "--target", runtime.name, mode]]);
   }
   if (chosen(["detect"]).length > 0) {
     steps.push([node24, [bench("detect.ts"), "--target", runtime.name, mode]]);

@@ -1,0 +1,130 @@
+/**
+ * Streamed responses of `Deno.serve`, watched: {@linkcode watchStream} wraps the body of a
+ * response that stays open (Server-Sent Events, a long poll, any stream the server keeps writing)
+ * so that a {@linkcode LivenessMonitor} tracks it, the `Request` being the connection's context.
+ * Re-exported by `./deno.ts`.
+ *
+ * - Every chunk the body yields is `sent()`, never proof of life: SSE is one-way, and nothing but
+ *   TCP's acknowledgements (which Deno never shows) comes back. The optional `heartbeat` writes an
+ *   SSE comment into a quiet stream, so that it has bytes in flight.
+ * - A client that is gone: tune the listener with `tuneServer(monitor, server)`, and the kernel
+ *   gives up on its unacknowledged writes within the user timeout (on a quiet stream, its
+ *   keepalive probes); Deno then cancels the stream.
+ * - Why it ended: Deno says only "resource closed" (the cancel's reason), whether the client left,
+ *   reset the connection, or the kernel timed it out. The adapter reads the kernel's count of
+ *   time-outs (`TCPAbortOnTimeout`, `/proc/self/net/netstat`) at that moment: a time-out counted
+ *   then is the client's death (`user-timeout`, or `keepalive-timeout` on a stream that never
+ *   wrote), none is the client leaving (`peer-close`; a reset is told so too). Reading it needs
+ *   `--allow-read` (for `/proc/self/net/netstat` at least; it is never prompted for): without it,
+ *   or off Linux, both are `error` (a `StreamAbortError`), and the monitor warns once.
+ * - `request.signal` is not listened to: Deno's aborts when a response completes too (its "legacy"
+ *   behaviour, which it warns about once listened to); the stream's cancel tells a client gone.
+ * - A stream the monitor ends is closed in order, whatever the reason: Deno prints any error a
+ *   response body ends with. The response then looks complete to the client (an EventSource
+ *   reconnects either way); a client that is gone leaves the end unacknowledged, and the user
+ *   timeout frees its connection. Your body is cancelled with a `StreamEndedError`.
+ *
+ * @module
+ */
+
+import type { LivenessMonitor } from "../src/monitor.ts";
+import { AdapterKit } from "../src/_kit.ts";
+import {
+  KernelTimeouts,
+  type StreamBody,
+  type StreamWatchOptions,
+  watchWebStream,
+  type WebStreamRuntime,
+} from "./_sse.ts";
+
+export type { StreamBody, StreamWatchOptions } from "./_sse.ts";
+
+// What the adapter uses of the Deno namespace.
+interface DenoFiles {
+  readonly permissions: {
+    querySync(descriptor: { name: "read"; path: string }): { readonly state: string };
+  };
+  readTextFileSync(path: string): string;
+  unrefTimer(id: number): void;
+}
+
+const deno = (): DenoFiles => (globalThis as unknown as { Deno: DenoFiles }).Deno;
+const NETSTAT = "/proc/self/net/netstat";
+
+const unref = (timer: unknown): void => {
+  if (typeof timer === "number") deno().unrefTimer(timer);
+};
+
+/** `/proc/self/net/netstat`, where reading it is allowed (never prompted for). */
+function readNetstat(): string {
+  const state = deno().permissions.querySync({ name: "read", path: NETSTAT }).state;
+  if (state !== "granted") throw new Error(`--allow-read is not granted for ${NETSTAT}`);
+  return deno().readTextFileSync(NETSTAT);
+}
+
+const streamKit = new AdapterKit<Request>({
+  runtime: "deno",
+  argument: "request",
+  kind: "Request",
+  is: (value): value is Request => value instanceof Request,
+  isOpen: () => true,
+  // A request has no socket of its own: the listener is tuned (`tuneServer`).
+  native: () => ({ idle: false, interval: false, count: false, set: () => {} }),
+  backend: () => ({ ok: false, reason: "a Request has no descriptor" }),
+  fd: () => undefined,
+  endpoints: () => undefined,
+  unref,
+});
+
+/** @internal The kit of requests whose response streams, for the lookups of `./deno.ts`. */
+export const denoStreamKit: AdapterKit<Request> = streamKit;
+
+const runtime: WebStreamRuntime = {
+  title: "Deno",
+  kit: streamKit,
+  endDead: "close",
+  signal: false,
+  timeouts: new KernelTimeouts(readNetstat, unref),
+};
+
+/**
+ * Tracks the streamed response of `request` in `monitor` (the `Request` is the connection's
+ * context) and returns the stream to respond with: it reads `body` (text chunks are encoded as
+ * UTF-8), counts every chunk as sent, and ends when the client goes away or the monitor ends it
+ * (see the module's notes). Tune the server's listener with `tuneServer(monitor, server)`: that is
+ * what bounds how long a client that is gone keeps its stream.
+ *
+ * A request has one watched stream, in one monitor. `connectionId(request)` and
+ * `connectionState(request)` look it up.
+ *
+ * @typeParam R The monitor's context: `Request`.
+ * @param monitor The monitor to feed: `LivenessMonitor<Request>`.
+ * @param request The request being answered.
+ * @param body Your body: a `ReadableStream` of bytes or text, or an async iterable of them
+ * (an `async function*`). It is read as the client takes the response.
+ * @param options `heartbeat`: an SSE comment whenever the stream has been quiet this long.
+ * @returns The stream to pass to `new Response(…)`.
+ * @throws {TypeError} When an argument is not what it must be (a locked stream), the monitor is
+ * closed, or the request has a watched stream already — before anything is read or tracked.
+ * @throws {RangeError} When `heartbeat` is out of range.
+ * @throws {Error} When this is not Deno.
+ *
+ * @example Server-Sent Events whose dead clients are let go within the user timeout
+ * ```ts ignore
+ * const monitor = new LivenessMonitor<Request>({ keepalive: { idle: "30s", interval: "5s", count: 4, userTimeout: "50s" } });
+ * const server = Deno.serve((request) =>
+ *   new Response(watchStream(monitor, request, events(), { heartbeat: "15s" }), {
+ *     headers: { "content-type": "text/event-stream" },
+ *   })
+ * );
+ * tuneServer(monitor, server);
+ * ```
+ */
+export function watchStream<R extends Request>(
+  monitor: LivenessMonitor<R>,
+  request: R,
+  body: StreamBody,
+  options: StreamWatchOptions = {},
+): ReadableStream<Uint8Array> {
+  return watchWebStream(runtime, monitor, request, body, options);
+}

@@ -1,0 +1,33 @@
+// The Node WebSocket benchmark server (see _ws_server.ts): node:http with a `ws` WebSocketServer,
+// every WebSocket echoing; when tracked, watched by watchWebSocketServer (protocol pings; each TCP
+// socket tuned through its upgrade request), as the README shows (noffi: `ffi: false`). Plain is
+// `ws` with its defaults.
+//
+//   node scripts/bench/_ws_server_node.ts '{"mode":"tracked"}'
+import { createServer } from "node:http";
+import process from "node:process";
+import { type WebSocket, WebSocketServer } from "ws";
+import { pingWebSocket, tuningReport, watchWebSocketServer } from "../../adapters/node.ts";
+import { closed, opened, readWsConfig, serve, trackedWsMonitor } from "./_ws_server.ts";
+
+const config = readWsConfig();
+const monitor = config.mode !== "plain" ? trackedWsMonitor<WebSocket>(pingWebSocket) : undefined;
+
+const server = createServer((_request, response) => void response.writeHead(400).end());
+const wss = new WebSocketServer({ server });
+if (monitor !== undefined) watchWebSocketServer(monitor, wss, { ffi: config.mode === "tracked" });
+wss.on("connection", (ws) => {
+  opened(monitor !== undefined && tuningReport(ws)?.userTimeout.status === "applied");
+  ws.on("error", () => {}); // a reset peer; a tracked server's monitor has the reason
+  ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
+  ws.on("close", closed);
+});
+
+server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => {
+  const { port } = server.address() as { port: number };
+  serve(port, "node", process.versions.node, () => {
+    wss.close();
+    server.close();
+    monitor?.close();
+  });
+});
