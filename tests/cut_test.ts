@@ -92,7 +92,10 @@ test("the tuning report reads back what was applied", { skip, timeout: 60_000 },
       );
       for (const control of ["keepalive", "idle", "interval", "count", "userTimeout"]) {
         assert.equal(report[control].status, "applied", `${side} ${control}`);
-        assert.equal(report[control].verified, true, `${side} ${control} read back`);
+        // An accepted connection inherits its listener's values, read back on the listener (and
+        // sampled on connections: tests/tune_server_test.ts); a client's are read back on it.
+        const inherited = side === "server" && report[control].via === "listener";
+        assert.ok(report[control].verified === true || inherited, `${side} ${control} read back`);
       }
     }
     const bound = peer.ready.bound as Record<string, unknown>;
