@@ -25,7 +25,7 @@
 
 import process from "node:process";
 import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
-import { AdapterKit, notWatched } from "../src/_kit.ts";
+import { AdapterKit, notWatched, tunedByListener } from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";
 import {
   abnormalClose,
@@ -107,11 +107,7 @@ const webSocketKit = new AdapterKit<BunWebSocket>({
       typeof ws.send === "function" && typeof ws.readyState === "number";
   },
   isOpen: (ws) => ws.readyState <= 1,
-  // Tuned through the listener: a ServerWebSocket has no descriptor of its own.
-  native: () => ({ idle: false, interval: false, count: false, set: () => {} }),
-  backend: () => ({ ok: false, reason: "a ServerWebSocket has no descriptor" }),
-  fd: () => undefined,
-  endpoints: () => undefined,
+  ...tunedByListener("a ServerWebSocket"),
 });
 
 /** @internal The kit of `ServerWebSocket`s, for the lookups of `./bun.ts`. */

@@ -28,7 +28,7 @@
  */
 
 import type { LivenessMonitor } from "../src/monitor.ts";
-import { AdapterKit } from "../src/_kit.ts";
+import { AdapterKit, tunedByListener } from "../src/_kit.ts";
 import {
   KernelTimeouts,
   type StreamBody,
@@ -68,11 +68,7 @@ const streamKit = new AdapterKit<Request>({
   kind: "Request",
   is: (value): value is Request => value instanceof Request,
   isOpen: () => true,
-  // A request has no socket of its own: the listener is tuned (`tuneServer`).
-  native: () => ({ idle: false, interval: false, count: false, set: () => {} }),
-  backend: () => ({ ok: false, reason: "a Request has no descriptor" }),
-  fd: () => undefined,
-  endpoints: () => undefined,
+  ...tunedByListener("a Request"),
   unref,
 });
 

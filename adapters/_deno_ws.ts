@@ -23,7 +23,7 @@
  */
 
 import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
-import { AdapterKit } from "../src/_kit.ts";
+import { AdapterKit, tunedByListener } from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";
 import {
   abnormalClose,
@@ -86,11 +86,7 @@ const webSocketKit = new AdapterKit<DenoWebSocket>({
       typeof ws.addEventListener === "function" && typeof ws.readyState === "number";
   },
   isOpen: (ws) => ws.readyState <= 1,
-  // Tuned through the listener: a WebSocket has no descriptor Deno would tell.
-  native: () => ({ idle: false, interval: false, count: false, set: () => {} }),
-  backend: () => ({ ok: false, reason: "a WebSocket has no descriptor" }),
-  fd: () => undefined,
-  endpoints: () => undefined,
+  ...tunedByListener("a WebSocket"),
 });
 
 /** @internal The kit of WebSockets, for the lookups of `./deno.ts`. */

@@ -270,6 +270,25 @@ export function messageOf(error: unknown): string {
 }
 
 /**
+ * The parts of a {@linkcode SocketKind} for objects with no socket of their own — a WebSocket or a
+ * request on a server the runtime owns: nothing is tuned on them and no descriptor is looked for;
+ * their server's listener is tuned instead (`tuneServer`), and they inherit its settings.
+ *
+ * @param what The object, for the report's reason (e.g. "a ServerWebSocket").
+ * @returns `native`, `backend`, `fd` and `endpoints` for the kind.
+ */
+export function tunedByListener<S extends object>(
+  what: string,
+): Pick<SocketKind<S>, "native" | "backend" | "fd" | "endpoints"> {
+  return {
+    native: () => ({ idle: false, interval: false, count: false, set: () => {} }),
+    backend: () => ({ ok: false, reason: `${what} has no descriptor` }),
+    fd: () => undefined,
+    endpoints: () => undefined,
+  };
+}
+
+/**
  * The warning for a connection the accept path leaves unwatched (it never throws at the runtime).
  *
  * @param error Why it is not watched.
