@@ -134,17 +134,30 @@ function onMessage(this: DenoWebSocket, event: Event): void {
   if (watch !== undefined) heard(watch, (event as MessageEvent).data);
 }
 
+// Deno fires `error` and then `close`. An error can come on an orderly close too (the peer's close
+// frame, then its TCP gone before Deno answered): the close event decides, the error its cause.
+const ERROR_WAIT_MS = 1_000; // should Deno ever fire an error without a close after it
+const pendingErrors = new WeakMap<WebSocketWatch, unknown>();
+
 function onError(this: DenoWebSocket, event: Event): void {
   const watch = lookup(this);
-  if (watch !== undefined && !watch.destroyed) over(watch, causeOf(event));
+  if (watch === undefined || watch.destroyed || watch.over || pendingErrors.has(watch)) return;
+  const cause = causeOf(event);
+  pendingErrors.set(watch, cause);
+  const timer = setTimeout(() => over(watch, cause), ERROR_WAIT_MS);
+  (timer as { unref?: () => void }).unref?.();
 }
 
 function onClose(this: DenoWebSocket, event: Event): void {
   const watch = lookup(this);
   if (watch === undefined || watch.destroyed || watch.over) return;
   const { code, wasClean } = event as CloseEvent;
-  if (!wasClean && code !== 1000) {
-    over(watch, abnormalClose(code, "Deno told no error"));
+  const error = pendingErrors.get(watch);
+  // "Unexpected EOF": the peer's FIN came before its close frame was answered (or instead of
+  // one). The peer's kernel ended the connection in order: a close, the peer's, not a death.
+  const eof = error instanceof Error && /unexpected eof/i.test(error.message);
+  if (!wasClean && code !== 1000 && !eof) {
+    over(watch, error ?? abnormalClose(code, "Deno told no error"));
   } else {
     watch.monitor.ended(watch.id); // the peer's close frame (or ours, answered)
     over(watch);
