@@ -7,8 +7,9 @@
  *   opened, tracked or attached, {@linkcode AdapterKit.checkMonitor} refuses what is not an open
  *   {@linkcode LivenessMonitor} and {@linkcode AdapterKit.owner} refuses a socket that is closed or
  *   watched by another monitor; watching a socket again with its own monitor returns the watch it
- *   has. Watches are kept in one registry per process (under a `Symbol.for` key on `globalThis`),
- *   so two copies of the library (an npm and a JSR install side by side) agree.
+ *   has. A watch is kept on its socket under a `Symbol.for` key (objects that take no property: in
+ *   one registry per process on `globalThis`), so two copies of the library (an npm and a JSR
+ *   install side by side) agree.
  * - **One tuning path.** {@linkcode AdapterKit.tune}: the runtime's own keepalive API, then
  *   `setsockopt` on a `dup(2)` of the descriptor proven to be the socket's by both endpoints
  *   (one address comparison, {@linkcode sameAddress}), each missing step named in the report. The
@@ -210,13 +211,35 @@ export interface SocketKind<S extends object> {
   endpoints(socket: S): Endpoints | undefined;
 }
 
-// Process-wide, so that two copies of the library see each other's watches.
-const REGISTRY = Symbol.for("socket-liveness.watches");
-const watches: WeakMap<object, Watch> =
-  ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= new WeakMap<object, Watch>()) as WeakMap<
-    object,
-    Watch
-  >;
+// A socket's watch is kept on the socket itself, under a `Symbol.for` key that two copies of the
+// library share: a process-wide `WeakMap` cost 0.1–8 µs per insert on the accept path (its table
+// grows and rehashes with thousands of dead keys waiting for the collector), a property ~20 ns.
+// An object that takes no property (frozen, sealed) falls back to a process-wide `WeakMap`.
+const WATCH = Symbol.for("socket-liveness.watch");
+const REGISTRY = Symbol.for("socket-liveness.watch-fallback");
+const registry: { fallback: WeakMap<object, Watch> | undefined } =
+  ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= { fallback: undefined }) as {
+    fallback: WeakMap<object, Watch> | undefined;
+  };
+
+/** The watch recorded for an object, on it or in the fallback registry. */
+function watchAt(key: object): Watch | undefined {
+  const watch = (key as Record<symbol, Watch | undefined>)[WATCH];
+  if (watch !== undefined) return watch;
+  return registry.fallback === undefined ? undefined : registry.fallback.get(key);
+}
+
+/** Records a watch for an object: on it when it takes a property, else in the fallback registry. */
+function recordWatch(key: object, watch: Watch): void {
+  try {
+    (key as Record<symbol, Watch | undefined>)[WATCH] = watch;
+    if ((key as Record<symbol, Watch | undefined>)[WATCH] === watch) return;
+  } catch {
+    // Not extensible: below.
+  }
+  (registry.fallback ??= new WeakMap()).set(key, watch);
+}
+
 const LISTENERS = Symbol.for("socket-liveness.listeners");
 const listeners: WeakMap<object, ListenerTuning> = ((globalThis as Record<symbol, unknown>)[
   LISTENERS
@@ -480,7 +503,7 @@ export class AdapterKit<S extends object> {
    * @throws {TypeError} When another monitor watches it, or it is closed.
    */
   owner(monitor: AnyMonitor, socket: S): Watch | undefined {
-    const known = watches.get(socket);
+    const known = watchAt(socket);
     if (known !== undefined) {
       if (known.monitor === monitor) return known;
       throw new TypeError(`Argument "${this.kind.argument}" is already watched by another monitor`);
@@ -500,7 +523,7 @@ export class AdapterKit<S extends object> {
    * @returns The watch.
    */
   register<W extends Watch>(keys: readonly object[], watch: W): W {
-    for (const key of keys) watches.set(key, watch);
+    for (const key of keys) recordWatch(key, watch);
     return watch;
   }
 
@@ -511,7 +534,7 @@ export class AdapterKit<S extends object> {
    * @returns Its watch, or `undefined`.
    */
   watchOf(socket: object): Watch | undefined {
-    return watches.get(socket);
+    return watchAt(socket);
   }
 
   /**
@@ -522,7 +545,7 @@ export class AdapterKit<S extends object> {
    * @throws {TypeError} When it is not one of the runtime's sockets.
    */
   lookup(value: unknown): Watch | undefined {
-    const watch = isWatched(value) ? watches.get(value) : undefined;
+    const watch = isWatched(value) ? watchAt(value) : undefined;
     if (watch === undefined) this.checkSocket(value);
     return watch;
   }
@@ -781,7 +804,7 @@ export class AdapterKit<S extends object> {
     if (!ffi || !monitor.watchKernel) return;
     const loaded = this.kind.backend();
     if (!loaded.ok) return;
-    const watch = watches.get(socket);
+    const watch = watchAt(socket);
     if (watch?.inherited !== undefined && watch.id === id) this.#verify(socket, watch, false);
     const fd = this.kind.fd(socket, loaded.backend);
     const bytes = fd === undefined ? undefined : tcpInfoOf(loaded.backend, fd);
@@ -812,7 +835,7 @@ export class AdapterKit<S extends object> {
     if (userTimeoutMs <= 0 || !ffi || !isTimeout(error)) return error;
     if (!held) {
       const maxAgeMs = (monitor.keepalive.intervalMs ?? 75_000) + 1_000;
-      const look = watches.get(socket)?.look;
+      const look = watchAt(socket)?.look;
       const stalled = lookStalled(look, performance.now(), userTimeoutMs, maxAgeMs);
       return deathError(error, stalled, userTimeoutMs);
     }
@@ -853,7 +876,7 @@ export class AdapterKit<S extends object> {
    */
   #verify(socket: S, watch: Watch, sampled: boolean): void {
     const state = watch.inherited;
-    if (state === undefined || watches.get(socket) !== watch) return;
+    if (state === undefined || watchAt(socket) !== watch) return;
     if (watch.monitor.state(watch.id) === undefined) {
       // Closed meanwhile (looking for it would cost a search for nothing): one a little later is.
       if (sampled) state.untilSample = Math.min(state.untilSample, RESAMPLE_AFTER);
@@ -915,7 +938,7 @@ export class AdapterKit<S extends object> {
    */
   #rereadUnverified(state: ListenerTuning): void {
     for (const [other, otherWatch] of state.unverified.splice(0)) {
-      if (otherWatch.inherited !== state || watches.get(other) !== otherWatch) continue;
+      if (otherWatch.inherited !== state || watchAt(other) !== otherWatch) continue;
       const read = this.#readBack(other as S, state, SAMPLE_SEARCH_CALLS);
       if (read === undefined) continue;
       otherWatch.inherited = undefined;
@@ -1085,7 +1108,7 @@ function showValue(control: KeepaliveControl, report: ControlReport): string {
 }
 
 function isWatched(value: unknown): value is object {
-  return value !== null && typeof value === "object" && watches.has(value);
+  return value !== null && typeof value === "object" && watchAt(value) !== undefined;
 }
 
 /** A socket's raw `TCP_INFO`, or `undefined` where it cannot be read. */

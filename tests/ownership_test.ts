@@ -5,7 +5,8 @@
 // loopback sockets, each runtime's part under its own runner (the others are declared skipped).
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { once } from "node:events";
+import { EventEmitter, once } from "node:events";
+import { cpSync, rmSync } from "node:fs";
 import { type AddressInfo, createServer, type Server, Socket } from "node:net";
 import process from "node:process";
 import { Duplex } from "node:stream";
@@ -245,6 +246,60 @@ test("node: a socket is watched by one monitor; its own monitor gets the same id
   await once(socket, "close");
   assert.ok([undefined, "closed"].includes(node.connectionState(socket)), "closed");
   assert.equal(node.connectionId(socket), id, "the lookup still names it");
+});
+
+test("node: two copies of the library agree on who watches a socket", {
+  skip: !isNode && "Node only",
+}, async (t) => {
+  // A second copy of the library's files (an npm and a JSR install side by side), inside the
+  // project so that its imports of koffi resolve.
+  const root = new URL("../", import.meta.url);
+  const copy = new URL(`.tmp/copy-${process.pid}-${Date.now()}/`, root);
+  t.after(() => rmSync(copy, { recursive: true, force: true }));
+  for (const part of ["mod.ts", "src", "adapters"]) {
+    cpSync(new URL(part, root), new URL(part, copy), { recursive: true });
+  }
+  const other = await import(new URL("adapters/node.ts", copy).href) as typeof node;
+  const otherMod = await import(new URL("mod.ts", copy).href) as { LivenessMonitor: never };
+  assert.notEqual(other.watchSocket, node.watchSocket, "a copy, not the same module");
+  const otherMonitor = new (otherMod.LivenessMonitor as unknown as typeof LivenessMonitor<Socket>)({
+    idleTimeout: "10s",
+  });
+  t.after(() => otherMonitor.close());
+  const { open: mine } = monitors<Socket>(t, { idleTimeout: "10s" });
+  const { port } = await nodeServer(t);
+  const socket = await nodeClient(t, port);
+  const id = other.watchSocket(otherMonitor, socket);
+  assert.equal(node.connectionId(socket), id, "this copy sees the other's watch");
+  assert.equal(node.connectionState(socket), "open");
+  refuses(() => node.watchSocket(mine, socket), OTHER_MONITOR("socket"));
+  assert.equal(mine.size, 0);
+  socket.destroy();
+  await once(socket, "close");
+});
+
+test("node: an object that takes no property is watched all the same", {
+  skip: !isNode && "Node only",
+}, async (t) => {
+  const { open: first, other: second } = monitors<node.NodeWebSocket>(t, { idleTimeout: "10s" });
+  const { port } = await nodeServer(t);
+  const socket = await nodeClient(t, port);
+  // A WebSocket of the `ws` shape that refuses new properties (sealed): the watch is kept for it in
+  // the process-wide registry instead.
+  const emitter = new EventEmitter();
+  const ws = Object.seal(Object.assign(emitter, {
+    readyState: 1,
+    ping: () => {},
+    close: () => {},
+    terminate: () => socket.destroy(),
+  }));
+  const id = node.watchWebSocket(first, ws, { socket });
+  assert.equal(node.connectionId(ws), id);
+  assert.equal(node.watchWebSocket(first, ws, { socket }), id, "watching again is a no-op");
+  refuses(() => node.watchWebSocket(second, ws, { socket }), OTHER_MONITOR("ws"));
+  assert.equal(node.connectionState(ws), "open");
+  socket.destroy();
+  await once(socket, "close");
 });
 
 test("node: a server watched by two monitors: the second warns and leaves its sockets alone", {
