@@ -323,18 +323,36 @@ export class KeepalivePlan {
           return undefined;
         }
       };
+      const set = (control: KeepaliveControl, want: number | boolean): boolean => {
+        try {
+          const option = OPTIONS[control];
+          backend.setInt(fd, option.level, option.option, toKernel(control, want));
+          return true;
+        } catch (error) {
+          notes[control] ??= (error as Error).message;
+          return false;
+        }
+      };
+      // What the runtime could not set is set without asking first (a fresh socket holds the
+      // system's values), then every control is read back once: one call each, two where set.
+      const settable = sockopt.readOnly !== true;
       for (const control of CONTROLS) {
         const want = asked[control];
-        let value = read(control);
         let via: ControlReport["via"] = byNative.has(control) ? "native" : undefined;
-        if (want !== undefined && value !== want && sockopt.readOnly !== true) {
-          try {
-            const option = OPTIONS[control];
-            backend.setInt(fd, option.level, option.option, toKernel(control, want));
-            via = "setsockopt";
-          } catch (error) {
-            notes[control] ??= (error as Error).message;
-          }
+        let tried = false;
+        // Left by the runtime along with the idle time (Node's setKeepAlive fixes interval and
+        // count): read first, set only if it differs.
+        const leftByRuntime = byNative.has("idle") && want !== undefined &&
+          (control === "interval" || control === "count") &&
+          native?.sideEffects?.[control] === want;
+        if (want !== undefined && via === undefined && !leftByRuntime && settable) {
+          tried = true;
+          if (set(control, want)) via = "setsockopt";
+        }
+        let value = read(control);
+        if (want !== undefined && value !== want && !tried && settable) {
+          // The runtime's own call did not take (or the value read back differs): set it here.
+          if (set(control, want)) via = "setsockopt";
           value = read(control);
         }
         reports[control] = outcome(control, want, value, value !== undefined, via, notes[control]);

@@ -24,6 +24,7 @@ function fakeKernel(fd = 7) {
       values.set(`${level}/${option}`, value);
     },
     getInt(f, level, option) {
+      calls.push(`get ${level}/${option}`);
       if (f !== fd) {
         throw Object.assign(new Error("getsockopt failed: EBADF (9)"), { code: "EBADF" });
       }
@@ -71,8 +72,17 @@ test("native first, setsockopt for the rest, every value read back", () => {
     },
   );
   assert.deepEqual(native.calls, ["native true 2000"]);
-  // The runtime already left interval at 1 s: only count and user timeout need setsockopt.
-  assert.deepEqual(kernel.calls, ["set 6/6=3", "set 6/18=3000"]);
+  // The runtime already left interval at 1 s: only count and user timeout need setsockopt, set
+  // without reading first; then every control is read back once.
+  assert.deepEqual(kernel.calls, [
+    "get 1/9",
+    "get 6/4",
+    "get 6/5",
+    "set 6/6=3",
+    "get 6/6",
+    "set 6/18=3000",
+    "get 6/18",
+  ]);
   assert.deepEqual(
     {
       status: report.keepalive.status,
@@ -102,7 +112,7 @@ test("a value the runtime got wrong is corrected with setsockopt", () => {
     native,
     sockopt: { backend: kernel.backend, fd: kernel.fd },
   });
-  assert.deepEqual(kernel.calls, ["set 6/4=3"]);
+  assert.deepEqual(kernel.calls.filter((call) => call.startsWith("set")), ["set 6/4=3"]);
   assert.equal(report.idle.status, "applied");
   assert.equal(report.idle.via, "setsockopt");
   assert.equal(report.interval.status, "system");
@@ -152,7 +162,7 @@ test("an option the kernel refuses is reported, never thrown", () => {
     sockopt: { backend: kernel.backend, fd: 99 }, // not this socket's descriptor any more
   });
   assert.equal(report.idle.status, "unsupported");
-  assert.equal(report.idle.note, "getsockopt failed: EBADF (9)");
+  assert.equal(report.idle.note, "setsockopt failed: EBADF (9)"); // set first, then read back
   assert.equal(report.count.status, "unsupported");
 });
 
