@@ -320,6 +320,9 @@ const CONNECT_KEYS = [
   "autoSelectFamilyAttemptDelay",
 ] as const;
 
+// An accepted conn passes no options to track(): no object, and no keys to check.
+const CONNECTING = { connecting: true } as const;
+
 class Watched implements WatchedConn {
   readonly id: ConnectionId;
   #conn: DenoTcpConn | undefined;
@@ -332,6 +335,10 @@ class Watched implements WatchedConn {
   #destroyed = false;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
+  // Made on the first read or write: an accepted conn that is never read or written costs none.
+  #onRead: ((n: number | null) => number | null) | undefined;
+  #onReadError: ((error: unknown) => null) | undefined;
+  #onWriteError: ((error: unknown) => never) | undefined;
 
   // One driver for every conn, so a monitor registers it once.
   static driver: Driver<WatchedConn> = {
@@ -366,7 +373,7 @@ class Watched implements WatchedConn {
     this.#monitor = monitor;
     this.#ffi = ffi;
     if (conn === undefined) this.#attempt = new AbortController();
-    this.id = monitor.track(this, Watched.driver, { connecting: conn === undefined });
+    this.id = monitor.track(this, Watched.driver, conn === undefined ? CONNECTING : undefined);
     this.#watch = kit.register<DenoWatch>(conn === undefined ? [this] : [conn, this], {
       monitor,
       id: this.id,
@@ -462,32 +469,58 @@ class Watched implements WatchedConn {
     });
   }
 
-  async read(p: Uint8Array): Promise<number | null> {
-    const conn = this.conn;
-    let n: number | null;
+  // No async frame and no closure per call: each outcome is marked by a handler made once per
+  // conn, before the caller's code runs on.
+  read(p: Uint8Array): Promise<number | null> {
+    const conn = this.#conn;
+    if (conn === undefined) return Promise.reject(notEstablished());
+    let reading: Promise<number | null>;
     try {
-      n = await conn.read(p);
+      reading = conn.read(p);
     } catch (error) {
-      if (this.#destroyed) return null;
-      this.#failed(conn, error); // ignored after a local close
-      throw error;
+      reading = Promise.reject(error);
     }
+    return reading.then(
+      this.#onRead ??= (n) => this.#readDone(n),
+      this.#onReadError ??= (error) => this.#readFailed(error),
+    );
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    const conn = this.#conn;
+    if (conn === undefined) return Promise.reject(notEstablished());
+    // Sent as it is handed over, not when Deno resolves the write: an answer read in the meantime
+    // must come after it (whether data is in flight decides user-timeout or keepalive-timeout).
+    if (p.byteLength > 0) this.#monitor.sent(this.id);
+    let writing: Promise<number>;
+    try {
+      writing = conn.write(p);
+    } catch (error) {
+      writing = Promise.reject(error);
+    }
+    // A failure is the monitor's first, then the caller's: still rejected (and unhandled when
+    // nobody awaits it), as Deno's own write would be.
+    return writing.then(
+      undefined,
+      this.#onWriteError ??= (error) => this.#writeFailed(conn, error),
+    );
+  }
+
+  #writeFailed(conn: DenoTcpConn, error: unknown): never {
+    this.#failed(conn, error);
+    throw error;
+  }
+
+  #readDone(n: number | null): number | null {
     if (n === null) this.#monitor.ended(this.id);
     else if (n > 0) this.#monitor.received(this.id);
     return n;
   }
 
-  async write(p: Uint8Array): Promise<number> {
-    const conn = this.conn;
-    // Sent as it is handed over, not when Deno resolves the write: an answer read in the meantime
-    // must come after it (whether data is in flight decides user-timeout or keepalive-timeout).
-    if (p.byteLength > 0) this.#monitor.sent(this.id);
-    try {
-      return await conn.write(p);
-    } catch (error) {
-      this.#failed(conn, error);
-      throw error;
-    }
+  #readFailed(error: unknown): null {
+    if (this.#destroyed) return null;
+    this.#failed(this.#conn!, error); // ignored after a local close
+    throw error;
   }
 
   /** A read or write failed: the monitor gets the error, or a stall's when the kernel says so. */
@@ -658,9 +691,30 @@ export function listen(
     get report(): ListenerReport {
       return kit.listenerReport(listener) ?? report;
     },
-    accept: async () => watch(await listener.accept()),
-    async *[Symbol.asyncIterator]() {
-      for await (const conn of listener) yield watch(conn);
+    accept: () => listener.accept().then(watch),
+    // Deno's own iterator, each conn watched as it comes: no async generator's hops per accept.
+    [Symbol.asyncIterator]: () => {
+      const conns = listener[Symbol.asyncIterator]();
+      const next = (result: IteratorResult<DenoTcpConn>): IteratorResult<WatchedConn> => {
+        if (result.done) return result;
+        try {
+          return { value: watch(result.value), done: false };
+        } catch (error) {
+          // The listener closes, as a loop that throws closes it.
+          quietly(() => void conns.return?.());
+          throw error;
+        }
+      };
+      return {
+        next: () => conns.next().then(next),
+        return: (value?: unknown) => {
+          void conns.return?.(value); // Deno's closes the listener
+          return Promise.resolve({ value, done: true as const });
+        },
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      };
     },
     close: () => listener.close(),
     ref: () => listener.ref(),
