@@ -5,12 +5,20 @@
  * connection's context. Re-exported by `./node.ts`. The `ws` package is never imported: any object
  * of its shape works.
  *
- * - `'message'`, `'ping'` → `received()` (a message `isPong` accepts → `acked()`); `'pong'` →
+ * - Reads → `received()`, seen on the TCP socket as they happen (its own `push`, as `./node.ts`
+ *   observes sockets), before `ws` parses them: no second `'message'` listener (with two, Node's
+ *   `EventEmitter` copies its listener array on every message). With `isPong`, `'message'` and
+ *   `'ping'` are listened to instead (a message `isPong` accepts → `acked()`). `'pong'` →
  *   `acked()`, so the heartbeat's round trip is measured; sends are sampled from the TCP socket's
  *   `bytesWritten` and only ever count as `sent()`, never as proof of life.
- * - The TCP socket under it (`request.socket`) is tuned like any Node socket (keepalive idle,
- *   interval, count, `TCP_USER_TIMEOUT`), and its `'end'` and `'error'` tell the monitor what ended
- *   the connection: a keepalive or user time-out is told as such, not as a bare 1006.
+ * - The TCP socket under it (`request.socket`) gets the monitor's keepalive (idle, interval, count,
+ *   `TCP_USER_TIMEOUT`) from its server's listening socket, tuned once (by `tuneServer`, or by
+ *   {@linkcode watchWebSocketServer} on the first WebSocket of each server): Linux copies it to every
+ *   connection accepted afterwards, so such a socket costs no call into the kernel and its report
+ *   is the listener's (`via: "listener"`, one in 64 or fewer read back). A socket accepted before,
+ *   or whose listener could not be tuned, is tuned on its own like any Node socket. Its `'end'` and
+ *   `'error'` tell the monitor what ended the connection: a keepalive or user time-out is told as
+ *   such, not as a bare 1006.
  * - A WebSocket declared dead is `terminate()`d; the kernel frees what it still queues within the
  *   user timeout.
  *
@@ -18,13 +26,16 @@
  */
 
 import { errorMonitor, type EventEmitter } from "node:events";
-import { Socket } from "node:net";
+import { readdirSync } from "node:fs";
+import { Server, Socket } from "node:net";
 import process from "node:process";
 import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
 import {
   AdapterKit,
   type AnyMonitor,
   endpointsOf,
+  type ListenerWhere,
+  messageOf,
   notWatched,
   type WatchOptions,
 } from "../src/_kit.ts";
@@ -53,7 +64,8 @@ export interface NodeWebSocket {
   /** Destroys the TCP socket at once. */
   terminate(): void;
   /** Adds a listener. */
-  on(event: string, listener: (...args: never[]) => void): unknown;
+  // deno-lint-ignore no-explicit-any
+  on(event: string, listener: (...args: any[]) => void): unknown;
 }
 
 /** The part of a `ws` `WebSocketServer` the adapter uses. */
@@ -81,6 +93,10 @@ interface NodeWebSocketWatch extends WebSocketWatch {
   readonly ffi: boolean;
   written: number;
 }
+
+// A TCP socket's WebSocket watch, kept on the socket: a `WeakMap` insert per upgrade costs more.
+const WATCH = Symbol("socket-liveness.node-ws");
+type Carrier = Socket & { [WATCH]?: NodeWebSocketWatch };
 
 // Node ≥ 24.19 declares setKeepAlive(enable, initialDelay, interval, count); older Node two.
 const SETS_INTERVAL_AND_COUNT = Socket.prototype.setKeepAlive.length >= 4;
@@ -120,6 +136,8 @@ const webSocketKit = new AdapterKit<NodeWebSocket>({
     };
   },
   backend: loadNodeBackend,
+  descriptors,
+  unref: (timer) => (timer as { unref?(): void }).unref?.(),
   fd: (ws) => {
     const socket = tcp(ws);
     return socket === undefined ? undefined : nodeSocketFd(socket);
@@ -137,6 +155,99 @@ const webSocketKit = new AdapterKit<NodeWebSocket>({
 
 /** @internal The kit of `ws` WebSockets, for the lookups of `./node.ts`. */
 export const nodeWebSocketKit: AdapterKit<NodeWebSocket> = webSocketKit;
+
+/**
+ * @internal The process's open descriptors, from `/proc/self/fd`, or `undefined` where there is
+ * none.
+ */
+export function descriptors(): readonly number[] | undefined {
+  try {
+    return readdirSync("/proc/self/fd").map(Number).filter(Number.isInteger).sort((a, b) => a - b);
+  } catch {
+    return undefined;
+  }
+}
+
+/** @internal The object a server's listening socket is known by: its handle, new on every `listen()`. */
+export function listenerOf(server: Server): object {
+  const handle = (server as unknown as { _handle?: unknown })._handle;
+  return typeof handle === "object" && handle !== null ? handle : server;
+}
+
+/** @internal Where a server listens, as `tuneListener` wants it. */
+export function whereOf(server: Server): ListenerWhere {
+  const address = server.address();
+  if (address === null) return { address: "the server is not listening" };
+  if (typeof address === "string") {
+    return { address: "a pipe or Unix socket listener, where TCP keepalive does not apply" };
+  }
+  return { fd: nodeSocketFd(server), address: { address: address.address, port: address.port } };
+}
+
+/**
+ * @internal The server an accepted socket came from, when its connections inherit from its
+ * listener: not when the server sets keepalive on each itself (`createServer({ keepAlive: true })`).
+ */
+export function inheritingServer(socket: Socket): Server | undefined {
+  const server = (socket as unknown as { server?: unknown }).server;
+  if (!(server instanceof Server)) return undefined;
+  return (server as unknown as { keepAlive?: unknown }).keepAlive === true ? undefined : server;
+}
+
+// Listeners this adapter has tried to tune (once each), and sockets that were in a listener's
+// accept queue when it was tuned: they inherited nothing, so each is tuned on its own.
+const attempted = new WeakSet<object>();
+const queuedBefore = new WeakSet<Socket>();
+
+/**
+ * Gives a WebSocket's TCP socket its report: derived from its listener's when the listener is tuned
+ * by this monitor (with `tune`, it is tuned now if no one tried yet), else its own tuning.
+ */
+function tuneSocket(
+  monitor: AnyMonitor,
+  ws: NodeWebSocket,
+  socket: Socket,
+  watch: NodeWebSocketWatch,
+  tune: boolean,
+): void {
+  const server = inheritingServer(socket);
+  // A TLS socket's listener accepted the TCP socket it wraps.
+  const raw = (socket as unknown as { _parent?: unknown })._parent;
+  const queued = queuedBefore.has(socket) || (raw instanceof Socket && queuedBefore.has(raw));
+  if (server === undefined || queued) {
+    watch.report = webSocketKit.tune(monitor, ws, watch.ffi);
+    return;
+  }
+  const listener = listenerOf(server);
+  if (tune && watch.ffi && !attempted.has(listener)) {
+    attempted.add(listener);
+    if (webSocketKit.listenerReport(listener) === undefined) {
+      tuneListener(monitor, server, listener, ws);
+    }
+  }
+  webSocketKit.accepted(monitor, ws, listener, watch.ffi, watch);
+}
+
+/**
+ * Tunes a server's listener for the connections it accepts from now on; those it had accepted
+ * are tuned by the kit, and those in its accept queue are marked as Node accepts them (in queue
+ * order, the first ones after this), to be tuned on their own when they upgrade.
+ */
+function tuneListener(monitor: AnyMonitor, server: Server, listener: object, ws: NodeWebSocket) {
+  try {
+    const report = webSocketKit.tuneListener(monitor, listener, whereOf(server), true, false, ws);
+    let queued = report.earlier.queued;
+    if (queued <= 0 || webSocketKit.listenerReport(listener) !== report) return;
+    const mark = (socket: Socket): void => {
+      queuedBefore.add(socket);
+      if (--queued <= 0) server.off("connection", mark);
+    };
+    server.prependListener("connection", mark);
+  } catch (error) {
+    // Never thrown into the upgrade: each connection is tuned on its own instead.
+    process.emitWarning(`A listener is not tuned: ${messageOf(error)}`, "SocketLivenessWarning");
+  }
+}
 
 // `ws` calls its own close() when the peer's close frame arrives: that close is the peer's. Read
 // from the package's field (not its API); another implementation's closes all count as ours.
@@ -164,7 +275,17 @@ const driver: Driver<NodeWebSocket> = {
 };
 
 // One set of listeners for every WebSocket and TCP socket: they find their watch by `this`.
-const bySocket = new WeakMap<Socket, NodeWebSocket>();
+
+/**
+ * Installed as the TCP socket's own `push`: Node's stream internals hand it every chunk read from
+ * the kernel, before `ws` parses it into frames, so a read is `received()` before any `'message'`
+ * listener runs, and without one of ours.
+ */
+function observedPush(this: Carrier, chunk: unknown, encoding?: BufferEncoding): boolean {
+  const watch = this[WATCH];
+  if (watch !== undefined && chunk !== null) watch.monitor.received(watch.id);
+  return Object.getPrototypeOf(this).push.call(this, chunk, encoding);
+}
 
 function onMessage(this: NodeWebSocket, data: unknown, isBinary: boolean): void {
   const watch = lookup(this);
@@ -192,28 +313,32 @@ function onClose(this: NodeWebSocket, code: number): void {
   }
 }
 
-function onSocketEnd(this: Socket): void {
-  const ws = bySocket.get(this);
-  const watch = ws === undefined ? undefined : lookup(ws);
+function onSocketEnd(this: Carrier): void {
+  const watch = this[WATCH];
   // Who began the close handshake is known from `ws.close()` (observed), not from this FIN: `ws`
   // answers the peer's close frame and ends its side before the peer's FIN arrives.
   if (watch !== undefined) watch.monitor.ended(watch.id);
 }
 
-function onSocketError(this: Socket, error: Error): void {
-  const ws = bySocket.get(this);
-  const watch = ws === undefined ? undefined : lookup(ws);
+function onSocketError(this: Carrier, error: Error): void {
+  const watch = this[WATCH];
   if (watch !== undefined && !watch.destroyed) over(watch, error);
 }
 
+/**
+ * Tracks a WebSocket; `tune`: its server's listener may be tuned now (the accept path of
+ * {@linkcode watchWebSocketServer}).
+ */
 function watch(
   monitor: AnyMonitor,
   ws: NodeWebSocket,
-  options: WebSocketOptions,
+  socket: Socket | undefined,
+  options: Omit<WebSocketOptions, "socket">,
+  tune: boolean,
 ): ConnectionId {
   const known = webSocketKit.owner(monitor, ws);
   if (known !== undefined) return known.id;
-  const socket = options.socket ?? underlying(ws);
+  socket ??= underlying(ws);
   const id = monitor.track(ws, driver);
   const watch = webSocketKit.register<NodeWebSocketWatch>([ws], {
     monitor,
@@ -227,16 +352,23 @@ function watch(
     written: socket?.bytesWritten ?? 0,
   });
   (ws as unknown as Record<string, unknown>).close = closeObserved;
-  ws.on("message", onMessage);
-  ws.on("ping", onPing);
+  // Reads are seen on the TCP socket, unless messages must be looked at, or there is no socket, or
+  // its `push` is observed already (`watchServer` watches it too: its hook would be lost).
+  const onSocket = socket !== undefined && options.isPong === undefined &&
+    !Object.hasOwn(socket, "push");
+  if (!onSocket) {
+    ws.on("message", onMessage);
+    ws.on("ping", onPing);
+  }
   ws.on("pong", onPong);
   ws.on("close", onClose);
   if (socket !== undefined) {
-    bySocket.set(socket, ws);
+    (socket as Carrier)[WATCH] = watch;
+    if (onSocket) socket.push = observedPush;
     socket.on("end", onSocketEnd);
     // Observes errors without counting as a handler (ws keeps its own).
     (socket as EventEmitter).on(errorMonitor, onSocketError);
-    watch.report = webSocketKit.tune(monitor, ws, watch.ffi);
+    tuneSocket(monitor, ws, socket, watch, tune);
   }
   return id;
 }
@@ -280,7 +412,8 @@ export function watchWebSocket<W extends NodeWebSocket>(
   webSocketKit.checkRuntime();
   webSocketKit.checkMonitor(monitor);
   webSocketKit.checkSocket(ws);
-  return watch(monitor as AnyMonitor, ws, checkOptions(options));
+  const checked = checkOptions(options);
+  return watch(monitor as AnyMonitor, ws, checked.socket, checked, false);
 }
 
 /**
@@ -326,7 +459,7 @@ export function watchWebSocketServer<W extends NodeWebSocket>(
   const onConnection = (ws: NodeWebSocket, request?: { socket?: unknown }): void => {
     try {
       const socket = request?.socket instanceof Socket ? request.socket : undefined;
-      watch(monitor as AnyMonitor, ws, { ...options, socket });
+      watch(monitor as AnyMonitor, ws, socket, options, true);
     } catch (error) {
       process.emitWarning(notWatched(error), "SocketLivenessWarning");
     }

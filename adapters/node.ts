@@ -62,7 +62,6 @@
  */
 
 import { errorMonitor, type EventEmitter } from "node:events";
-import { readdirSync } from "node:fs";
 import { connect as netConnect, type NetConnectOpts, Server, Socket } from "node:net";
 import process from "node:process";
 import type {
@@ -77,7 +76,6 @@ import {
   AdapterKit,
   currentRuntime,
   endpointsOf,
-  type ListenerWhere,
   messageOf,
   notWatched,
   type Watch,
@@ -110,7 +108,14 @@ export {
   type WebSocketOptions,
   type WebSocketWatchOptions,
 } from "./_node_ws.ts";
-import { type NodeWebSocket, nodeWebSocketKit } from "./_node_ws.ts";
+import {
+  descriptors,
+  inheritingServer,
+  listenerOf,
+  type NodeWebSocket,
+  nodeWebSocketKit,
+  whereOf,
+} from "./_node_ws.ts";
 export { type ResponseWatchOptions, type StreamWatchOptions, watchStream } from "./_node_sse.ts";
 import { nodeStreamKit } from "./_node_sse.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -197,40 +202,13 @@ const kit = new AdapterKit<Socket>({
   unref: (timer) => (timer as { unref?(): void }).unref?.(),
 });
 
-/** The process's open descriptors, from `/proc/self/fd`, or `undefined` where there is none. */
-function descriptors(): readonly number[] | undefined {
-  try {
-    return readdirSync("/proc/self/fd").map(Number).filter(Number.isInteger).sort((a, b) => a - b);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The object a server's listening socket is known by: its handle, new on every `listen()`. */
-function listenerOf(server: Server): object {
-  const handle = (server as unknown as { _handle?: unknown })._handle;
-  return typeof handle === "object" && handle !== null ? handle : server;
-}
-
-/** Where a server listens, as `tuneListener` wants it. */
-function whereOf(server: Server): ListenerWhere {
-  const address = server.address();
-  if (address === null) return { address: "the server is not listening" };
-  if (typeof address === "string") {
-    return { address: "a pipe or Unix socket listener, where TCP keepalive does not apply" };
-  }
-  return { fd: nodeSocketFd(server), address: { address: address.address, port: address.port } };
-}
-
 /**
  * The listener an accepted socket came from, when its connections inherit from it: not when the
  * server sets keepalive on each itself (`net.createServer({ keepAlive: true })`).
  */
 function acceptedFrom(socket: Socket): object | undefined {
-  const server = (socket as unknown as { server?: unknown }).server;
-  if (!(server instanceof Server)) return undefined;
-  if ((server as unknown as { keepAlive?: unknown }).keepAlive === true) return undefined;
-  return listenerOf(server);
+  const server = inheritingServer(socket);
+  return server === undefined ? undefined : listenerOf(server);
 }
 
 const watchOf = (socket: Socket): NodeWatch | undefined => kit.watchOf(socket) as NodeWatch;

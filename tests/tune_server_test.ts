@@ -20,6 +20,7 @@ import {
   tuneServer as tuneNodeServer,
   tuningReport,
   watchServer,
+  watchWebSocketServer,
 } from "../adapters/node.ts";
 import {
   type DenoTcpConn,
@@ -328,6 +329,134 @@ test("node:net: a connection from a listener another monitor tuned is tuned on i
   const [keepalive, idle, , , userTimeout] = held(acceptedFd(port, client.localPort!));
   assert.deepEqual([keepalive, idle, userTimeout], [1, 11, 13_000]);
 });
+
+// ---- `ws` WebSockets on node:http, watched by watchWebSocketServer ------------------------------
+
+type WebSocket = InstanceType<typeof import("ws").WebSocket>;
+
+/** A node:http server with a `ws` WebSocketServer (noServer: `upgrade` decides), closed at the end. */
+async function wsServer(t: TestContext, upgrade?: (go: () => void, request: number) => void) {
+  const { WebSocketServer } = await import("ws");
+  const { createServer: createHttpServer } = await import("node:http");
+  const server = createHttpServer();
+  const wss = new WebSocketServer({ noServer: true });
+  const accepted: { ws: WebSocket; socket: Socket }[] = [];
+  let requests = 0;
+  server.on("upgrade", (request, socket, head) => {
+    const go = () =>
+      wss.handleUpgrade(request, socket, head, (ws) => wss.emit("connection", ws, request));
+    if (upgrade === undefined) go();
+    else upgrade(go, requests++);
+  });
+  wss.on("connection", (ws, request) => {
+    ws.on("error", () => {});
+    accepted.push({ ws, socket: request.socket as Socket });
+  });
+  t.after(async () => {
+    for (const { ws } of accepted) ws.terminate();
+    wss.close();
+    server.closeAllConnections();
+    if (server.listening) await new Promise((resolve) => server.close(resolve));
+  });
+  server.listen(0, HOST);
+  await once(server, "listening");
+  return { server, wss, port: (server.address() as AddressInfo).port, accepted };
+}
+
+/** A `ws` client, terminated when the test ends. */
+async function wsClient(t: TestContext, port: number) {
+  const { WebSocket } = await import("ws");
+  const client = new WebSocket(`ws://${HOST}:${port}/`);
+  client.on("error", () => {});
+  t.after(() => client.terminate());
+  return client;
+}
+
+test("ws: watchWebSocketServer tunes the listener at the first WebSocket; the next inherit", {
+  skip: only("node"),
+}, async (t) => {
+  const { monitor, warnings } = monitorFor<WebSocket>(t);
+  const { server, wss, port, accepted } = await wsServer(t);
+  watchWebSocketServer(monitor, wss);
+  for (let i = 1; i <= 3; i++) {
+    await once(await wsClient(t, port), "open");
+    await until(`${i} accepted`, () => accepted.length === i);
+  }
+  const listener = tuneNodeServer(monitor, server);
+  assertTuned(listener);
+  assert.deepEqual(listener.earlier, { accepted: 1, queued: 0, failed: 0 });
+  const [first, ...later] = accepted.map(({ ws }) => tuningReport(ws)!);
+  // The first was accepted before: tuned on its own, and read back.
+  assert.equal(first.userTimeout.via, "setsockopt", JSON.stringify(first));
+  assert.ok(CONTROLS.every((control) => first[control].verified), JSON.stringify(first));
+  for (const report of later) {
+    for (const control of CONTROLS) assert.equal(report[control].via, "listener", control);
+  }
+  for (const { socket } of accepted) {
+    assert.deepEqual(held(acceptedFd(port, socket.remotePort!)), TUNED);
+  }
+  assert.deepEqual(warnings, []);
+});
+
+test("ws: connections queued when the listener is tuned are tuned on their own", {
+  skip: only("node"),
+}, async (t) => {
+  const { monitor, warnings } = monitorFor<WebSocket>(t);
+  const early: Promise<unknown>[] = [];
+  // Two connections accepted before, which upgrade first, ahead of those queued.
+  const idle: Socket[] = [];
+  const { server, wss, port, accepted } = await wsServer(t, (go, request) => {
+    if (request !== 0) return go();
+    for (const socket of idle) socket.write(UPGRADE);
+    // Two more connect while this upgrade waits: the kernel queues them, as this process does not
+    // accept them before the first WebSocket tunes the listener.
+    for (let i = 0; i < 2; i++) early.push(wsClient(t, port).then((c) => once(c, "open")));
+    setImmediate(() => {
+      const until = performance.now() + 50;
+      while (performance.now() < until); // the handshakes complete in the kernel meanwhile
+      go();
+    });
+  });
+  let connections = 0;
+  server.on("connection", () => connections++);
+  watchWebSocketServer(monitor, wss);
+  for (let i = 0; i < 2; i++) idle.push(await nodeClient(t, port));
+  await until("2 accepted", () => connections === 2);
+  await once(await wsClient(t, port), "open");
+  await Promise.all(early);
+  await until("5 upgraded", () => accepted.length === 5);
+  const listener = tuneNodeServer(monitor, server);
+  assert.deepEqual(listener.earlier, { accepted: 3, queued: 2, failed: 0 });
+  const queued = accepted.filter(({ socket }) =>
+    !idle.some((c) => c.localPort === socket.remotePort)
+  );
+  assert.equal(queued.length, 3);
+  for (const { ws } of queued) {
+    const report = tuningReport(ws)!;
+    assert.equal(report.userTimeout.via, "setsockopt", JSON.stringify(report));
+  }
+  for (const { socket } of accepted) {
+    assert.deepEqual(held(acceptedFd(port, socket.remotePort!)), TUNED);
+  }
+  // Later ones inherit.
+  for (let i = 0; i < 2; i++) await once(await wsClient(t, port), "open");
+  await until("7 upgraded", () => accepted.length === 7);
+  const last = tuningReport(accepted[6].ws)!;
+  for (const control of CONTROLS) assert.equal(last[control].via, "listener", control);
+  assert.deepEqual(held(acceptedFd(port, accepted[6].socket.remotePort!)), TUNED);
+  assert.deepEqual(warnings, []);
+});
+
+const UPGRADE = [
+  "GET / HTTP/1.1",
+  `Host: ${HOST}`,
+  "Upgrade: websocket",
+  "Connection: Upgrade",
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+  "Sec-WebSocket-Version: 13",
+  "",
+  "",
+].join("\r\n");
 
 // ---- the Deno adapter --------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@
 // the runtime's own verdicts past ours).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { appendFileSync } from "node:fs";
 import process from "node:process";
 import { LivenessMonitor, type Transition } from "../mod.ts";
@@ -441,6 +442,110 @@ test("Node: ws connections are tracked and tuned, with noServer too; pongs ack",
     wss.close();
     server.close();
     monitor.close();
+  }
+});
+
+test("Node: a read is seen before 'message' runs; no 'message' listener of ours without isPong", {
+  skip: onNode,
+}, async () => {
+  const node = await import("../adapters/node.ts");
+  const { WebSocket, WebSocketServer } = await import("ws");
+  const seen = recorder();
+  // A heartbeat that sends nothing: only data the client sends answers it (ackOnData).
+  const monitor = new LivenessMonitor<InstanceType<typeof WebSocket>>({
+    heartbeat: { interval: "100ms", timeout: "10s", send: () => {} },
+    resolution: 20,
+    onTransition: seen.onTransition,
+    onError: seen.onError,
+  });
+  const plain = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+  const pongs = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+  node.watchWebSocketServer(monitor, plain);
+  node.watchWebSocketServer(monitor, pongs, { isPong: (message) => String(message) === "pong" });
+  // Per server: the `'message'` listeners a WebSocket has when the application first sees it, and
+  // the state its `'message'` listener finds.
+  const listeners: number[] = [];
+  const states: (string | undefined)[][] = [[], []];
+  const accepted: InstanceType<typeof WebSocket>[] = [];
+  for (const [i, wss] of [plain, pongs].entries()) {
+    wss.on("connection", (ws) => {
+      listeners[i] = ws.listenerCount("message");
+      accepted[i] = ws;
+      ws.on("message", () => void states[i].push(node.connectionState(ws)));
+    });
+  }
+  await Promise.all([plain, pongs].map((wss) => once(wss, "listening")));
+  const url = (wss: typeof plain) => `ws://127.0.0.1:${(wss.address() as { port: number }).port}/`;
+  const clients = [new WebSocket(url(plain)), new WebSocket(url(pongs))];
+  try {
+    await until("both connections", () => accepted[0] !== undefined && accepted[1] !== undefined);
+    assert.deepEqual(listeners, [0, 1], "a 'message' listener of ours only with isPong");
+    for (const [i, message] of ["hello", "pong"].entries()) {
+      await until("a ping owed", () => node.connectionState(accepted[i]) === "probing");
+      clients[i].send(message);
+      await until("the message", () => states[i].length === 1);
+      assert.deepEqual(states[i], ["open"], `${message}: the ping answered before 'message' ran`);
+    }
+    assert.equal(seen.transitions.filter((t) => t === "probing>open ack").length >= 2, true);
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    for (const client of clients) client.terminate();
+    plain.close();
+    pongs.close();
+    monitor.close();
+  }
+});
+
+test("Node: a TCP socket watchServer watches too keeps its own read hook", {
+  skip: onNode,
+}, async () => {
+  const node = await import("../adapters/node.ts");
+  const { WebSocket, WebSocketServer } = await import("ws");
+  const { createServer } = await import("node:http");
+  type Socket = import("node:net").Socket;
+  const seen = recorder();
+  // Heartbeats that send nothing: only data the client sends answers them (ackOnData).
+  const options = {
+    heartbeat: { interval: "100ms", timeout: "10s", send: () => {} },
+    resolution: 20,
+    onTransition: seen.onTransition,
+    onError: seen.onError,
+  };
+  const sockets = new LivenessMonitor<Socket>(options);
+  const webSockets = new LivenessMonitor<InstanceType<typeof WebSocket>>(options);
+  const server = createServer();
+  const wss = new WebSocketServer({ server });
+  node.watchServer(sockets, server);
+  node.watchWebSocketServer(webSockets, wss);
+  let accepted: [InstanceType<typeof WebSocket>, Socket] | undefined;
+  const states: (string | undefined)[] = [];
+  wss.on("connection", (ws, request) => {
+    const socket = request.socket as Socket;
+    accepted = [ws, socket];
+    ws.on("message", () => {
+      states.push(node.connectionState(ws), node.connectionState(socket));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  const client = new WebSocket(`ws://127.0.0.1:${port}/`);
+  try {
+    await until("the connection", () => accepted !== undefined);
+    const [ws, socket] = accepted!;
+    await until(
+      "pings owed",
+      () => node.connectionState(ws) === "probing" && node.connectionState(socket) === "probing",
+    );
+    client.send("hello");
+    await until("the message", () => states.length === 2);
+    assert.deepEqual(states, ["open", "open"], "both answered before 'message' ran");
+    assert.deepEqual(seen.errors, []);
+  } finally {
+    client.terminate();
+    wss.close();
+    server.close();
+    sockets.close();
+    webSockets.close();
   }
 });
 
