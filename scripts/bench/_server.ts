@@ -13,8 +13,12 @@ import process from "node:process";
 import { LivenessMonitor, type MonitorOptions } from "../../mod.ts";
 import type { BackendResult } from "../../src/_sockopt.ts";
 
-/** plain: the runtime's own server; tracked: through the adapter with FFI; noffi: adapter, no FFI. */
-export type Mode = "plain" | "tracked" | "noffi";
+/**
+ * plain: the runtime's own server; tuned: the same, its listener tuned once by `tuneServer` and
+ * nothing tracked (what the kernel's keepalive costs by itself); tracked: through the adapter with
+ * FFI; noffi: adapter, no FFI.
+ */
+export type Mode = "plain" | "tuned" | "tracked" | "noffi";
 export type Kind = "echo" | "accept";
 
 export interface ServerConfig {
@@ -77,8 +81,8 @@ export const ONE: Uint8Array = new Uint8Array([0x2a]);
 
 export function readConfig(): ServerConfig {
   const config = JSON.parse(process.argv[2] ?? "{}") as Partial<ServerConfig>;
-  if (!["plain", "tracked", "noffi"].includes(config.mode ?? "")) {
-    throw new TypeError(`mode must be plain, tracked or noffi, got ${config.mode}`);
+  if (!["plain", "tuned", "tracked", "noffi"].includes(config.mode ?? "")) {
+    throw new TypeError(`mode must be plain, tuned, tracked or noffi, got ${config.mode}`);
   }
   if (!["echo", "accept"].includes(config.kind ?? "")) {
     throw new TypeError(`kind must be echo or accept, got ${config.kind}`);

@@ -1,10 +1,11 @@
 // The Bun benchmark server (protocol in _server.ts): Bun.listen with one handler, wrapped in the
-// adapter's watchHandler() when tracked.
+// adapter's watchHandler() when tracked, its listener tuned through tuneServer when tuned.
 //
 //   bun scripts/bench/_server_bun.ts '{"mode":"tracked","kind":"echo"}'
 import {
   type BunSocket,
   type SocketHandler,
+  tuneServer,
   tuningReport,
   watchHandler,
 } from "../../adapters/bun.ts";
@@ -22,13 +23,20 @@ const bun = (globalThis as unknown as { Bun: BunServe }).Bun;
 
 const config = readConfig();
 if (config.count === true) countCalls(loadBunBackend());
-const monitor = config.mode === "plain" ? undefined : trackedMonitor<BunSocket>();
+const monitor = config.mode === "plain" || config.mode === "tuned"
+  ? undefined
+  : trackedMonitor<BunSocket>();
+const tuner = config.mode === "tuned" ? trackedMonitor<BunSocket>() : undefined;
+let tunedApplied = false;
 
 const handler: SocketHandler<BunSocket> = {
   open(socket) {
     stats.accepted++;
     stats.open++;
-    if (monitor !== undefined && tuningReport(socket)?.userTimeout.status === "applied") {
+    if (
+      tunedApplied ||
+      monitor !== undefined && tuningReport(socket)?.userTimeout.status === "applied"
+    ) {
       stats.applied++;
     }
     if (config.kind === "accept") socket.end(ONE);
@@ -51,7 +59,9 @@ const server = bun.listen({
     ? handler
     : watchHandler(monitor, handler, { ffi: config.mode === "tracked" }),
 });
+if (tuner !== undefined) tunedApplied = tuneServer(tuner, server).userTimeout.status === "applied";
 serve(server.port, "bun", bun.version, () => {
   server.stop(true);
   monitor?.close();
+  tuner?.close();
 });

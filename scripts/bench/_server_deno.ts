@@ -1,9 +1,9 @@
 // The Deno benchmark server (protocol in _server.ts): Deno.listen, or the adapter's listen() when
 // tracked (reads and writes through the WatchedConn; with FFI the descriptor is found and tuned on
-// accept).
+// accept); its listener tuned through tuneServer when tuned.
 //
 //   deno run -A scripts/bench/_server_deno.ts '{"mode":"tracked","kind":"echo"}'
-import { listen, type WatchedConn } from "../../adapters/deno.ts";
+import { listen, tuneServer, type WatchedConn } from "../../adapters/deno.ts";
 import { loadDenoBackend } from "../../adapters/_ffi_deno.ts";
 import { countCalls, ONE, readConfig, serve, stats, trackedMonitor } from "./_server.ts";
 
@@ -26,11 +26,17 @@ const deno = (globalThis as unknown as { Deno: DenoServe }).Deno;
 
 const config = readConfig();
 if (config.count === true) countCalls(loadDenoBackend());
-const monitor = config.mode === "plain" ? undefined : trackedMonitor<WatchedConn>();
+const monitor = config.mode === "plain" || config.mode === "tuned"
+  ? undefined
+  : trackedMonitor<WatchedConn>();
+const tuner = config.mode === "tuned" ? trackedMonitor<WatchedConn>() : undefined;
 const where = { hostname: "127.0.0.1", port: 0, tcpBacklog: 4096 };
 const listener: Listener = monitor === undefined
   ? deno.listen(where)
   : listen(monitor, { ...where, ffi: config.mode === "tracked" });
+const tunedApplied = tuner !== undefined &&
+  tuneServer(tuner, listener as unknown as Parameters<typeof tuneServer>[1]).userTimeout.status ===
+    "applied";
 
 function closeQuietly(conn: { close(): void }): void {
   try {
@@ -68,7 +74,9 @@ async function acceptAll(): Promise<void> {
       stats.accepted++;
       stats.open++;
       conn.setNoDelay(true);
-      if ((conn as Partial<WatchedConn>).report?.userTimeout.status === "applied") stats.applied++;
+      if (
+        tunedApplied || (conn as Partial<WatchedConn>).report?.userTimeout.status === "applied"
+      ) stats.applied++;
       void handle(conn);
     }
   } catch {
@@ -80,4 +88,5 @@ void acceptAll();
 serve(listener.addr.port, "deno", deno.version.deno, () => {
   closeQuietly(listener);
   monitor?.close();
+  tuner?.close();
 });
