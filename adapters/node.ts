@@ -605,18 +605,21 @@ export function connectionState(
 function kitOf(
   value: unknown,
 ): AdapterKit<Socket> | AdapterKit<NodeWebSocket> | AdapterKit<IncomingMessage> {
+  if (value instanceof Socket) return kit; // the common case first: no other kind is a Socket
   if (nodeStreamKit.kind.is(value)) return nodeStreamKit;
   return nodeWebSocketKit.kind.is(value) ? nodeWebSocketKit : kit;
 }
 
 const WATCH_KEYS = ["ffi"];
+// An accepted socket passes no options to track(): no object, and no keys to check.
+const CONNECTING = { connecting: true } as const;
 
 /** The ownership rule, then tracking: nothing can throw once `track` has succeeded. */
 function watch(monitor: LivenessMonitor<Socket>, socket: Socket, ffi: boolean): ConnectionId {
   const known = kit.owner(monitor, socket);
   if (known !== undefined) return known.id;
   // A socket still connecting is under the monitor's connect timeout only, until 'connect'.
-  const id = monitor.track(socket, driver, { connecting: socket.pending });
+  const id = monitor.track(socket, driver, socket.pending ? CONNECTING : undefined);
   const watch = kit.register<NodeWatch>([socket], {
     monitor,
     id,
