@@ -2,10 +2,10 @@
  * The Node adapter: tunes `node:net` sockets (keepalive idle, interval, count and user timeout) and
  * maps their events onto a {@linkcode LivenessMonitor}.
  *
- * - `'end'` (the peer's FIN) → `ended(id)`; `'error'` → `failed(id, error)`; `'close'` →
- *   `closed(id)`. Errors are observed through `events.errorMonitor`, which does not count as a
- *   handler: keep your own `'error'` listener, as Node requires. `'end'` comes when the stream has
- *   been read to its end, as Node emits it.
+ * - The peer's FIN → `ended(id)`; `'error'` → `failed(id, error)`; `'close'` → `closed(id)`.
+ *   Errors are observed through `events.errorMonitor`, which does not count as a handler: keep
+ *   your own `'error'` listener, as Node requires. The FIN is seen when it is read from the kernel
+ *   (`push(null)`), not at `'end'`, which Node emits only once the stream has been read to its end.
  * - Reads are seen as they happen: the socket's own `push` (which Node's stream internals call with
  *   every chunk read from the kernel) reports them, and no `'data'` listener is added (it would
  *   switch your stream to flowing mode, and data you meant to read later could be lost). Writes are
@@ -238,11 +238,12 @@ const driver: Driver<Socket> = {
 /**
  * Installed as the socket's own `push`: Node's stream internals hand every chunk read from the
  * kernel to `push`, so reads are seen as they happen, without a `'data'` listener (which would
- * switch the stream to flowing mode).
+ * switch the stream to flowing mode), and so is the peer's FIN (`push(null)`), even when the
+ * application never reads to the `'end'` it would be told at.
  */
 function observedPush(this: Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
   const watch = watchOf(this);
-  if (watch !== undefined && chunk !== null) {
+  if (watch !== undefined) {
     // Writes made before this data come first: sampled later, they would count as sent after the
     // peer's answer, and its death as user-timeout instead of keepalive-timeout.
     const written = this.bytesWritten;
@@ -250,8 +251,15 @@ function observedPush(this: Socket, chunk: unknown, encoding?: BufferEncoding): 
       watch.written = written;
       watch.monitor.sent(watch.id);
     }
-    watch.read = this.bytesRead;
-    watch.monitor.received(watch.id);
+    if (chunk !== null) {
+      watch.read = this.bytesRead;
+      watch.monitor.received(watch.id);
+    } else if (!this.destroyed) {
+      // The peer's FIN (Bun's node:net also ends a socket it destroys: no FIN then). Our side
+      // ended first when end() was called: the close that follows is ours, not the peer's.
+      if (this.writableEnded) watch.monitor.endedLocally(watch.id);
+      watch.monitor.ended(watch.id);
+    }
   }
   return Object.getPrototypeOf(this).push.call(this, chunk, encoding);
 }
@@ -278,15 +286,6 @@ function onConnect(this: Socket): void {
   if (watch === undefined) return;
   watch.monitor.connected(watch.id);
   watch.report = kit.tune(watch.monitor, this, watch.ffi);
-}
-
-function onEnd(this: Socket): void {
-  const watch = watchOf(this);
-  // Bun's node:net emits 'end' when the socket is destroyed here: no FIN from the peer.
-  if (watch === undefined || this.destroyed) return;
-  // Our side ended first (end() was called): the close that follows is ours, not the peer's.
-  if (this.writableEnded) watch.monitor.endedLocally(watch.id);
-  watch.monitor.ended(watch.id);
 }
 
 function onError(this: Socket, error: Error): void {
@@ -630,7 +629,6 @@ function watch(monitor: LivenessMonitor<Socket>, socket: Socket, ffi: boolean): 
   });
   socket.push = observedPush;
   socket.destroy = observedDestroy;
-  socket.on("end", onEnd);
   // Observes errors without counting as a handler: a socket without one still throws, as before.
   (socket as EventEmitter).on(errorMonitor, onError);
   socket.on("close", onClose);

@@ -466,6 +466,29 @@ test("a peer's FIN is an end, not a death; the close after it is the peer's", as
   recorder.monitor.close();
 });
 
+test("a peer's FIN is seen on a socket the application never reads", async (t) => {
+  const defer = cleanup(t);
+  const recorder = new Recorder(defer, { idleTimeout: "10s" });
+  const pair = await openPair(defer, (server) => watchServer(recorder.monitor, server), {
+    allowHalfOpen: true,
+  });
+  const id = connectionId(pair.accepted)!;
+  // Nothing reads the accepted socket, so Node never emits its 'end': the FIN is seen all the same.
+  pair.client.end("unread");
+  for (let waited = 0; !recorder.ends.includes(id); waited += 10) {
+    assert.ok(waited < 5_000, "the peer's FIN is seen within 5 s");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(recorder.monitor.info(id)?.ended, true);
+  assert.equal(pair.accepted.readableEnded, false, "'end' was not emitted");
+  pair.accepted.resume(); // read to the end, so that Node can close it
+  pair.accepted.end();
+  const closed = await recorder.next((t) => t.id === id);
+  assert.equal(closed.reason, "peer-close", "the peer ended its side first");
+  await pair.close();
+  recorder.monitor.close();
+});
+
 test("a local close is closed, and an error after it changes nothing", async (t) => {
   const defer = cleanup(t);
   const recorder = new Recorder(defer);
