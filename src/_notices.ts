@@ -49,10 +49,34 @@ export class Notices<C> {
     this.#target = target;
   }
 
+  /**
+   * Whether a notice of this kind would reach anyone: a callback or a listener for it (a driver's
+   * destroy always does). The monitor asks before it builds a notice's arguments.
+   */
+  wanted(kind: Notice): boolean {
+    const cfg = this.#cfg;
+    switch (kind) {
+      case Notice.Transition:
+        return cfg.onTransition !== undefined || this.#target.listened("transition");
+      case Notice.Idle:
+        return cfg.onIdle !== undefined || this.#target.listened("idle");
+      case Notice.End:
+        return cfg.onEnd !== undefined || this.#target.listened("end");
+      case Notice.Drain:
+        return cfg.onDrain !== undefined || this.#target.listened("drain");
+      case Notice.TooManyPings:
+        return cfg.onTooManyPings !== undefined || this.#target.listened("too-many-pings");
+      case Notice.Warning:
+        return cfg.onWarning !== undefined || this.#target.listened("warning");
+      default:
+        return true;
+    }
+  }
+
   /** Tells a notice now, or after the one being told (see the module's comment). */
   tell(kind: Notice, a: unknown, b?: unknown, c?: unknown, d?: unknown): void {
     const target = this.#target;
-    if (target.closed()) return;
+    if (target.closed() || !this.wanted(kind)) return;
     if (this.#telling) {
       this.#outbox.push(kind, a, b, c, d);
       return;
@@ -66,7 +90,7 @@ export class Notices<C> {
         this.#deliver(next, outbox[i + 1], outbox[i + 2], outbox[i + 3], outbox[i + 4]);
       }
     } finally {
-      this.#outbox = [];
+      if (this.#outbox.length > 0) this.#outbox = [];
       this.#telling = false;
     }
   }
@@ -80,27 +104,29 @@ export class Notices<C> {
     const cfg = this.#cfg;
     switch (kind) {
       case Notice.Transition:
-        this.#callback("onTransition", cfg.onTransition, a);
+        if (cfg.onTransition !== undefined) this.#call1("onTransition", cfg.onTransition, a);
         this.#dispatch("transition", a);
         return;
       case Notice.Idle:
-        this.#callback("onIdle", cfg.onIdle, a);
+        if (cfg.onIdle !== undefined) this.#call1("onIdle", cfg.onIdle, a);
         this.#dispatch("idle", a);
         return;
       case Notice.End:
-        this.#callback("onEnd", cfg.onEnd, a, b);
+        if (cfg.onEnd !== undefined) this.#call2("onEnd", cfg.onEnd, a, b);
         this.#dispatch("end", a, () => ({ id: b, context: a }));
         return;
       case Notice.Drain:
-        this.#callback("onDrain", cfg.onDrain, a, b, c);
+        if (cfg.onDrain !== undefined) this.#call3("onDrain", cfg.onDrain, a, b, c);
         this.#dispatch("drain", a, () => ({ id: b, context: a, reason: c }));
         return;
       case Notice.TooManyPings:
-        this.#callback("onTooManyPings", cfg.onTooManyPings, a, b);
+        if (cfg.onTooManyPings !== undefined) {
+          this.#call2("onTooManyPings", cfg.onTooManyPings, a, b);
+        }
         this.#dispatch("too-many-pings", a, () => ({ id: b, context: a }));
         return;
       case Notice.Warning:
-        this.#callback("onWarning", cfg.onWarning, a);
+        if (cfg.onWarning !== undefined) this.#call1("onWarning", cfg.onWarning, a);
         this.#dispatch("warning", a);
         return;
       case Notice.Destroy:
@@ -112,10 +138,32 @@ export class Notices<C> {
     }
   }
 
-  #callback(name: string, callback: ((...args: never[]) => void) | undefined, ...args: unknown[]) {
-    if (callback === undefined) return;
+  // A user callback with as many arguments as it is documented to get; what it throws is reported.
+  #call1(name: string, callback: (a: never) => void, a: unknown): void {
     try {
-      (callback as (...args: unknown[]) => void)(...args);
+      (callback as (a: unknown) => void)(a);
+    } catch (error) {
+      this.#target.report(error, name);
+    }
+  }
+
+  #call2(name: string, callback: (a: never, b: never) => void, a: unknown, b: unknown): void {
+    try {
+      (callback as (a: unknown, b: unknown) => void)(a, b);
+    } catch (error) {
+      this.#target.report(error, name);
+    }
+  }
+
+  #call3(
+    name: string,
+    callback: (a: never, b: never, c: never) => void,
+    a: unknown,
+    b: unknown,
+    c: unknown,
+  ): void {
+    try {
+      (callback as (a: unknown, b: unknown, c: unknown) => void)(a, b, c);
     } catch (error) {
       this.#target.report(error, name);
     }
