@@ -78,6 +78,7 @@ import {
   endpointsOf,
   messageOf,
   notWatched,
+  WATCH,
   type Watch,
   type WatchOptions,
 } from "../src/_kit.ts";
@@ -125,6 +126,9 @@ interface NodeWatch extends Watch {
   readonly ffi: boolean;
   read: number;
   written: number;
+  /** The socket's `push` and `destroy` before the adapter observed them. */
+  readonly push: Socket["push"];
+  readonly destroy: Socket["destroy"];
   /** What `failed()` gets for the error the socket was destroyed with, decided before its close. */
   failure?: unknown;
 }
@@ -211,7 +215,10 @@ function acceptedFrom(socket: Socket): object | undefined {
   return server === undefined ? undefined : listenerOf(server);
 }
 
-const watchOf = (socket: Socket): NodeWatch | undefined => kit.watchOf(socket) as NodeWatch;
+// Read in place (one kind of object at this site, for the engine), the registry only for a socket
+// that takes no property.
+const watchOf = (socket: Socket): NodeWatch | undefined =>
+  ((socket as Socket & { [WATCH]?: NodeWatch })[WATCH] ?? kit.watchOf(socket)) as NodeWatch;
 
 // One driver and one set of listeners for every socket: they find their watch by the socket.
 const driver: Driver<Socket> = {
@@ -246,12 +253,12 @@ function observedPush(this: Socket, chunk: unknown, encoding?: BufferEncoding): 
   if (watch !== undefined) {
     // Writes made before this data come first: sampled later, they would count as sent after the
     // peer's answer, and its death as user-timeout instead of keepalive-timeout.
-    const written = this.bytesWritten;
-    if (written !== watch.written) {
-      watch.written = written;
-      watch.monitor.sent(watch.id);
-    }
     if (chunk !== null) {
+      const written = this.bytesWritten;
+      if (written !== watch.written) {
+        watch.written = written;
+        watch.monitor.sent(watch.id);
+      }
       watch.read = this.bytesRead;
       watch.monitor.received(watch.id);
     } else if (!this.destroyed) {
@@ -261,7 +268,7 @@ function observedPush(this: Socket, chunk: unknown, encoding?: BufferEncoding): 
       watch.monitor.ended(watch.id);
     }
   }
-  return Object.getPrototypeOf(this).push.call(this, chunk, encoding);
+  return (watch?.push ?? Object.getPrototypeOf(this).push).call(this, chunk, encoding);
 }
 
 /**
@@ -278,7 +285,7 @@ function observedDestroy(
   if (watch !== undefined && error != null && !this.destroyed && watch.failure === undefined) {
     watch.failure = kit.failure(watch.monitor, this, error, watch.ffi, true);
   }
-  return Object.getPrototypeOf(this).destroy.call(this, error, callback);
+  return (watch?.destroy ?? Object.getPrototypeOf(this).destroy).call(this, error, callback);
 }
 
 function onConnect(this: Socket): void {
@@ -401,7 +408,7 @@ export function watchServer(
   const ffi = kit.checkOptions(options, WATCH_KEYS).ffi !== false;
   const onConnection = (socket: Socket): void => {
     try {
-      watch(monitor, socket, ffi);
+      watch(monitor, socket, ffi, true);
     } catch (error) {
       process.emitWarning(notWatched(error), "SocketLivenessWarning");
     }
@@ -613,8 +620,16 @@ const WATCH_KEYS = ["ffi"];
 // An accepted socket passes no options to track(): no object, and no keys to check.
 const CONNECTING = { connecting: true } as const;
 
-/** The ownership rule, then tracking: nothing can throw once `track` has succeeded. */
-function watch(monitor: LivenessMonitor<Socket>, socket: Socket, ffi: boolean): ConnectionId {
+/**
+ * The ownership rule, then tracking: nothing can throw once `track` has succeeded. `fresh`: just
+ * accepted by a server, nothing read or written yet.
+ */
+function watch(
+  monitor: LivenessMonitor<Socket>,
+  socket: Socket,
+  ffi: boolean,
+  fresh = false,
+): ConnectionId {
   const known = kit.owner(monitor, socket);
   if (known !== undefined) return known.id;
   // A socket still connecting is under the monitor's connect timeout only, until 'connect'.
@@ -623,9 +638,11 @@ function watch(monitor: LivenessMonitor<Socket>, socket: Socket, ffi: boolean): 
     monitor,
     id,
     ffi,
-    read: socket.bytesRead,
-    written: socket.bytesWritten,
+    read: fresh ? 0 : socket.bytesRead,
+    written: fresh ? 0 : socket.bytesWritten,
     report: undefined,
+    push: socket.push,
+    destroy: socket.destroy,
   });
   socket.push = observedPush;
   socket.destroy = observedDestroy;

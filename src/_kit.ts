@@ -215,7 +215,11 @@ export interface SocketKind<S extends object> {
 // library share: a process-wide `WeakMap` cost 0.1–8 µs per insert on the accept path (its table
 // grows and rehashes with thousands of dead keys waiting for the collector), a property ~20 ns.
 // An object that takes no property (frozen, sealed) falls back to a process-wide `WeakMap`.
-const WATCH = Symbol.for("socket-liveness.watch");
+/**
+ * The property a socket's watch is kept under (see {@linkcode AdapterKit.register}): an adapter's
+ * hot paths read it in place, where the runtime's engine sees one kind of socket.
+ */
+export const WATCH: unique symbol = Symbol.for("socket-liveness.watch") as never;
 const REGISTRY = Symbol.for("socket-liveness.watch-fallback");
 const registry: { fallback: WeakMap<object, Watch> | undefined } =
   ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= { fallback: undefined }) as {
