@@ -80,6 +80,7 @@ import {
   type ListenerWhere,
   messageOf,
   notWatched,
+  WATCH,
   type Watch,
   type WatchOptions,
 } from "../src/_kit.ts";
@@ -368,7 +369,9 @@ function wrap<S extends BunSocket, H extends SocketHandler<S>>(
   attempt: Attempt | undefined,
 ): H & SocketHandler<S> {
   const mine = (socket: BunSocket): BunWatch | undefined => {
-    const watch = kit.watchOf(socket);
+    // Read in place (one kind of object at this site, for the engine); the registry only for a
+    // socket that takes no property.
+    const watch = (socket as { [WATCH]?: Watch })[WATCH] ?? kit.watchOf(socket);
     return watch?.monitor === monitor ? watch as BunWatch : undefined;
   };
   // One driver for every socket of this handler. An attempt's stand-in ends the attempt.
@@ -416,7 +419,7 @@ function wrap<S extends BunSocket, H extends SocketHandler<S>>(
       const watch = kit.register<BunWatch>([socket], {
         monitor,
         id,
-        written: socket.bytesWritten,
+        written: 0, // at `open`, nothing is written yet
         report: undefined,
       });
       const listener = listenerOf(socket);
@@ -476,11 +479,14 @@ function wrap<S extends BunSocket, H extends SocketHandler<S>>(
     close(socket, error) {
       if (attempt?.abandoned && attempt.socket === socket) return; // terminated at open
       const watch = mine(socket);
-      if (watch !== undefined) {
+      if (watch === undefined) {
+        // Not this monitor's.
+      } else if (error === undefined || error === null) {
+        monitor.closed(watch.id); // what was written last does not change a close
+      } else {
         wrote(socket, watch);
-        if (error === undefined || error === null) monitor.closed(watch.id);
         // Bun closes the descriptor before it reports: a stall is told by watchKernel's last look.
-        else monitor.failed(watch.id, kit.failure(monitor, socket, error, ffi, false));
+        monitor.failed(watch.id, kit.failure(monitor, socket, error, ffi, false));
       }
       if (user.close !== undefined) return call(user.close, handler, socket, error) as void;
     },

@@ -149,6 +149,8 @@ export interface ListenerTuning {
   samples: number;
   /** Where the listening socket was found: re-proven on a `dup(2)` whenever it is read again. */
   readonly fd: number;
+  /** The report its connections get until one is read back: made at the first. */
+  derived?: TuningReport;
 }
 
 /** One end of a connection as the runtime reports it. */
@@ -781,7 +783,7 @@ export class AdapterKit<S extends object> {
       watch.report = fromListener(this.tune(monitor, socket, ffi), state.report);
       return;
     }
-    watch.report = this.plan(monitor).inherit(state.report, false);
+    watch.report = state.derived ??= this.plan(monitor).inherit(state.report, false);
     if (!ffi) return; // nothing can be read back
     watch.inherited = state;
     if (state.untilSample-- > 0) {
