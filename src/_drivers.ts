@@ -16,9 +16,21 @@ export class DriverTable<C> {
   #index = new Map<Driver<C>, number>();
   #free: number[] = [];
   #own: Map<number, Driver<C>> | undefined; // slot -> driver, once the table is full
+  // The driver used last and its entry: an adapter hands the same one for every connection.
+  #last: Driver<C> | undefined;
+  #lastIndex = NO_DRIVER;
+
+  /** Whether `driver` has an entry now: it was checked when it got one. */
+  known(driver: Driver<C>): boolean {
+    return driver === this.#last || this.#index.has(driver);
+  }
 
   /** A slot starts to use `driver`: returns the byte to keep for the slot. */
   use(driver: Driver<C>, slot: number): number {
+    if (driver === this.#last) {
+      this.#uses[this.#lastIndex]++;
+      return this.#lastIndex;
+    }
     let index = this.#index.get(driver);
     if (index === undefined) {
       index = this.#free.pop() ??
@@ -32,6 +44,8 @@ export class DriverTable<C> {
       this.#index.set(driver, index);
     }
     this.#uses[index]++;
+    this.#last = driver;
+    this.#lastIndex = index;
     return index;
   }
 
@@ -48,6 +62,10 @@ export class DriverTable<C> {
       return;
     }
     if (--this.#uses[byte] > 0) return;
+    if (byte === this.#lastIndex) {
+      this.#last = undefined;
+      this.#lastIndex = NO_DRIVER;
+    }
     this.#index.delete(this.#drivers[byte]!);
     this.#drivers[byte] = undefined;
     this.#free.push(byte);

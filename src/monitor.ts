@@ -740,7 +740,8 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
    */
   track(context: C, driver?: Driver<C>, options?: TrackOptions): ConnectionId {
     if (this.#closed) throw new Error("Cannot track a connection: the monitor is closed");
-    if (driver !== undefined) checkDriver(driver);
+    // A driver in use was checked when it came first: an adapter hands the same one every time.
+    if (driver !== undefined && !this.#drivers.known(driver)) checkDriver(driver);
     const connecting = trackConnecting(options);
     // The timer runs while connections are tracked; when it sleeps the wheel is empty and the
     // stale tick can move to now.
