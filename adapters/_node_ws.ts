@@ -90,6 +90,8 @@ export interface WebSocketOptions extends WatchOptions, WebSocketWatchOptions<un
 /** What the adapter keeps per WebSocket, besides the shared watch. */
 interface NodeWebSocketWatch extends WebSocketWatch {
   readonly socket: Socket | undefined;
+  /** The TCP socket's `push` before the adapter observed it. */
+  push?: Socket["push"];
   readonly ffi: boolean;
   written: number;
 }
@@ -284,7 +286,7 @@ const driver: Driver<NodeWebSocket> = {
 function observedPush(this: Carrier, chunk: unknown, encoding?: BufferEncoding): boolean {
   const watch = this[WATCH];
   if (watch !== undefined && chunk !== null) watch.monitor.received(watch.id);
-  return Object.getPrototypeOf(this).push.call(this, chunk, encoding);
+  return (watch?.push ?? Object.getPrototypeOf(this).push).call(this, chunk, encoding);
 }
 
 function onMessage(this: NodeWebSocket, data: unknown, isBinary: boolean): void {
@@ -364,7 +366,10 @@ function watch(
   ws.on("close", onClose);
   if (socket !== undefined) {
     (socket as Carrier)[WATCH] = watch;
-    if (onSocket) socket.push = observedPush;
+    if (onSocket) {
+      watch.push = socket.push;
+      socket.push = observedPush;
+    }
     socket.on("end", onSocketEnd);
     // Observes errors without counting as a handler (ws keeps its own).
     (socket as EventEmitter).on(errorMonitor, onSocketError);

@@ -1,7 +1,7 @@
 // The Node WebSocket benchmark server (see _ws_server.ts): node:http with a `ws` WebSocketServer,
-// every WebSocket echoing; when tracked, watched by watchWebSocketServer (protocol pings; each TCP
-// socket tuned through its upgrade request), as the README shows (noffi: `ffi: false`). Plain is
-// `ws` with its defaults.
+// every WebSocket echoing; when tracked, watched by watchWebSocketServer (protocol pings; the HTTP
+// server's listener tuned once, at the first WebSocket), as the README shows (noffi: `ffi: false`:
+// each TCP socket tuned through Node's own setKeepAlive). Plain is `ws` with its defaults.
 //
 //   node scripts/bench/_ws_server_node.ts '{"mode":"tracked"}'
 import { createServer } from "node:http";
