@@ -2,11 +2,12 @@
 // Deno.serve + upgradeWebSocket, _ws_server_node.ts: node:http + ws) share. They speak the control
 // protocol of _server.ts (ready line, `stats`, `exit`) and count in its `stats`: `accepted` and
 // `open` are WebSockets (upgrades completed, not yet closed), `applied` the WebSockets whose
-// connection got the user timeout (Bun, Deno: from the tuned listener; Node: per connection).
+// connection got the user timeout (from the tuned listener, or tuned on its own).
 //
-// Started as `<runtime> _ws_server_<runtime>.ts '{"mode":"plain"|"tracked"|"noffi"}'`. Every
-// WebSocket echoes each message it gets. plain: the runtime's server with its defaults, no
-// socket-liveness; tracked: the adapter as the README shows it (Bun: watchWebSocket + tuneServer;
+// Started as `<runtime> _ws_server_<runtime>.ts '{"mode":"plain"|"tuned"|"tracked"|"noffi"}'`.
+// Every WebSocket echoes each message it gets. plain: the runtime's server with its defaults, no
+// socket-liveness; tuned: the same, its listener tuned by tuneServer and nothing tracked (what the
+// kernel's keepalive and user timeout cost by themselves); tracked: the adapter as the README shows it (Bun: watchWebSocket + tuneServer;
 // Deno: upgradeWebSocket + tuneServer; Node: watchWebSocketServer) with the monitor below; noffi:
 // the same with `ffi: false` (nothing tuned through FFI: what the rest of tracking costs).
 
@@ -17,13 +18,13 @@ import { stats } from "./_server.ts";
 export { serve, stats } from "./_server.ts";
 
 export interface WsServerConfig {
-  readonly mode: "plain" | "tracked" | "noffi";
+  readonly mode: "plain" | "tuned" | "tracked" | "noffi";
 }
 
 export function readWsConfig(): WsServerConfig {
   const config = JSON.parse(process.argv[2] ?? "{}") as Partial<WsServerConfig>;
-  if (!["plain", "tracked", "noffi"].includes(config.mode ?? "")) {
-    throw new TypeError(`mode must be plain, tracked or noffi, got ${config.mode}`);
+  if (!["plain", "tuned", "tracked", "noffi"].includes(config.mode ?? "")) {
+    throw new TypeError(`mode must be plain, tuned, tracked or noffi, got ${config.mode}`);
   }
   return config as WsServerConfig;
 }

@@ -45,10 +45,12 @@ const server = bun.serve({
   port: 0,
   fetch: (request, server) =>
     server.upgrade(request) ? undefined : new Response("upgrade only", { status: 400 }),
-  websocket: monitor === undefined ? handler : watchWebSocket(monitor, handler),
+  websocket: monitor === undefined || config.mode === "tuned"
+    ? handler
+    : watchWebSocket(monitor, handler),
 });
 if (monitor !== undefined) {
-  const ffi = config.mode === "tracked";
+  const ffi = config.mode !== "noffi"; // tuned and tracked tune through FFI
   applied = tuneServer(monitor, server, { ffi }).userTimeout.status === "applied";
 }
 serve(server.port, "bun", bun.version, () => {

@@ -27,7 +27,7 @@ const monitor = config.mode !== "plain"
 let applied = false;
 
 function handle(request: Request): Response {
-  const { socket, response } = monitor === undefined
+  const { socket, response } = monitor === undefined || config.mode === "tuned"
     ? deno.upgradeWebSocket(request)
     : upgradeWebSocket(monitor, request, { isPong: (message) => message === "pong" });
   socket.binaryType = "arraybuffer";
@@ -47,7 +47,7 @@ function handle(request: Request): Response {
 
 const server = deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handle);
 if (monitor !== undefined) {
-  const ffi = config.mode === "tracked";
+  const ffi = config.mode !== "noffi"; // tuned and tracked tune through FFI
   applied = tuneServer(monitor, server, { ffi }).userTimeout.status === "applied";
 }
 serve(server.addr.port, "deno", deno.version.deno, () => {

@@ -7,17 +7,24 @@
 import { createServer } from "node:http";
 import process from "node:process";
 import { type WebSocket, WebSocketServer } from "ws";
-import { pingWebSocket, tuningReport, watchWebSocketServer } from "../../adapters/node.ts";
+import {
+  pingWebSocket,
+  tuneServer,
+  tuningReport,
+  watchWebSocketServer,
+} from "../../adapters/node.ts";
 import { closed, opened, readWsConfig, serve, trackedWsMonitor } from "./_ws_server.ts";
 
 const config = readWsConfig();
 const monitor = config.mode !== "plain" ? trackedWsMonitor<WebSocket>(pingWebSocket) : undefined;
+const tracking = monitor !== undefined && config.mode !== "tuned";
+let tunedApplied = false;
 
 const server = createServer((_request, response) => void response.writeHead(400).end());
 const wss = new WebSocketServer({ server });
-if (monitor !== undefined) watchWebSocketServer(monitor, wss, { ffi: config.mode === "tracked" });
+if (tracking) watchWebSocketServer(monitor, wss, { ffi: config.mode === "tracked" });
 wss.on("connection", (ws) => {
-  opened(monitor !== undefined && tuningReport(ws)?.userTimeout.status === "applied");
+  opened(tunedApplied || tracking && tuningReport(ws)?.userTimeout.status === "applied");
   ws.on("error", () => {}); // a reset peer; a tracked server's monitor has the reason
   ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary }));
   ws.on("close", closed);
@@ -25,6 +32,9 @@ wss.on("connection", (ws) => {
 
 server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => {
   const { port } = server.address() as { port: number };
+  if (monitor !== undefined && !tracking) {
+    tunedApplied = tuneServer(monitor, server).userTimeout.status === "applied";
+  }
   serve(port, "node", process.versions.node, () => {
     wss.close();
     server.close();

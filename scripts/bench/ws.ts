@@ -1,11 +1,12 @@
 // The cost of liveness tracking on WebSocket servers, end to end on loopback, for one runtime's
 // edge server: Bun.serve, Deno.serve + upgradeWebSocket, node:http + ws (_ws_server_<runtime>.ts:
-// plain, tracked and noffi, all running throughout):
+// plain, tuned, tracked and noffi, all running throughout):
 //
 //   echo     C WebSockets, each doing T round trips of a 64-byte binary message, one in flight:
 //            round trips per second, tracked / plain (ws.echo.ratio, goal >= 0.97), and the
 //            servers' CPU time per round trip, plain / tracked (ws.echo.capacity: what a server at
-//            its limit would see).
+//            its limit would see); tuned (the listener tuned, nothing tracked) against plain
+//            (.capacity.tuned: the kernel's share) and tracked against tuned (.capacity.overTuned).
 //   upgrade  K at a time: connect, upgrade (GET + 101), close handshake (the client's close frame,
 //            the server's answer, both FINs): upgrades per second, tracked / plain
 //            (ws.upgrade.ratio, goal >= 0.95), and server CPU per upgrade, plain / tracked
@@ -34,8 +35,8 @@ import { BenchServer, cpu, guarded, type Guards, notes, type Phase, rounds } fro
 
 const GROUPS = ["echo", "upgrade"] as const;
 type Group = (typeof GROUPS)[number];
-type Mode = "plain" | "tracked" | "noffi";
-const ECHO_MODES: readonly Mode[] = ["plain", "tracked"];
+type Mode = "plain" | "tuned" | "tracked" | "noffi";
+const ECHO_MODES: readonly Mode[] = ["plain", "tuned", "tracked"];
 const UPGRADE_MODES: readonly Mode[] = ["plain", "noffi", "tracked"];
 
 let target = "node24" as Target;
@@ -314,6 +315,20 @@ async function benchEcho(record: Recorder, servers: Map<Mode, BenchServer>): Pro
     "tracked/plain",
     tracked.map((p, i) => plain[i].cpu / p.cpu),
     { min: 0.97, text: ">= 0.97 (server-bound)" },
+  );
+  // The kernel's share (the listener tuned, nothing tracked), and tracking's against the same.
+  const tuned = of("tuned");
+  record.record(
+    n,
+    "ws.echo.capacity.tuned",
+    "tuned/plain",
+    tuned.map((p, i) => plain[i].cpu / p.cpu),
+  );
+  record.record(
+    n,
+    "ws.echo.capacity.overTuned",
+    "tracked/tuned",
+    tracked.map((p, i) => tuned[i].cpu / p.cpu),
   );
   record.record(
     n,
