@@ -26,21 +26,21 @@
  */
 
 import { errorMonitor, type EventEmitter } from "node:events";
-import { readdirSync } from "node:fs";
-import { Server, Socket } from "node:net";
+import { type Server, Socket } from "node:net";
 import process from "node:process";
 import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
 import {
   AdapterKit,
   type AnyMonitor,
   endpointsOf,
-  type ListenerWhere,
   messageOf,
   notWatched,
   type WatchOptions,
 } from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";
 import { loadNodeBackend, nodeSocketFd } from "./_ffi_node.ts";
+import { descriptors } from "./_descriptors.ts";
+import { inheritingServer, listenerOf, whereOf } from "./_node_listener.ts";
 import {
   abnormalClose,
   checkWebSocketOptions,
@@ -157,44 +157,6 @@ const webSocketKit = new AdapterKit<NodeWebSocket>({
 
 /** @internal The kit of `ws` WebSockets, for the lookups of `./node.ts`. */
 export const nodeWebSocketKit: AdapterKit<NodeWebSocket> = webSocketKit;
-
-/**
- * @internal The process's open descriptors, from `/proc/self/fd`, or `undefined` where there is
- * none.
- */
-export function descriptors(): readonly number[] | undefined {
-  try {
-    return readdirSync("/proc/self/fd").map(Number).filter(Number.isInteger).sort((a, b) => a - b);
-  } catch {
-    return undefined;
-  }
-}
-
-/** @internal The object a server's listening socket is known by: its handle, new on every `listen()`. */
-export function listenerOf(server: Server): object {
-  const handle = (server as unknown as { _handle?: unknown })._handle;
-  return typeof handle === "object" && handle !== null ? handle : server;
-}
-
-/** @internal Where a server listens, as `tuneListener` wants it. */
-export function whereOf(server: Server): ListenerWhere {
-  const address = server.address();
-  if (address === null) return { address: "the server is not listening" };
-  if (typeof address === "string") {
-    return { address: "a pipe or Unix socket listener, where TCP keepalive does not apply" };
-  }
-  return { fd: nodeSocketFd(server), address: { address: address.address, port: address.port } };
-}
-
-/**
- * @internal The server an accepted socket came from, when its connections inherit from its
- * listener: not when the server sets keepalive on each itself (`createServer({ keepAlive: true })`).
- */
-export function inheritingServer(socket: Socket): Server | undefined {
-  const server = (socket as unknown as { server?: unknown }).server;
-  if (!(server instanceof Server)) return undefined;
-  return (server as unknown as { keepAlive?: unknown }).keepAlive === true ? undefined : server;
-}
 
 // Listeners this adapter has tried to tune (once each), and sockets that were in a listener's
 // accept queue when it was tuned: they inherited nothing, so each is tuned on its own.

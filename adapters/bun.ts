@@ -70,7 +70,6 @@
  * @module
  */
 
-import { readdirSync } from "node:fs";
 import process from "node:process";
 import type { ConnectionId, ConnectionState, Driver, LivenessMonitor } from "../src/monitor.ts";
 import type { ListenerReport, TuningReport } from "../src/tune.ts";
@@ -86,6 +85,7 @@ import {
 } from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";
 import { bunSocketFd, loadBunBackend } from "./_ffi_bun.ts";
+import { descriptors } from "./_descriptors.ts";
 
 export type {
   ConnectionId,
@@ -212,15 +212,6 @@ const kit = new AdapterKit<BunSocket>({
   descriptors,
   unref: (timer) => (timer as { unref?(): void }).unref?.(),
 });
-
-/** The process's open descriptors, from `/proc/self/fd`, or `undefined` where there is none. */
-function descriptors(): readonly number[] | undefined {
-  try {
-    return readdirSync("/proc/self/fd").map(Number).filter(Number.isInteger).sort((a, b) => a - b);
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * A TCP server of Bun's: the `Server` of `Bun.serve` or the listener of `Bun.listen`. Only where it

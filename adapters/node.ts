@@ -109,14 +109,9 @@ export {
   type WebSocketOptions,
   type WebSocketWatchOptions,
 } from "./_node_ws.ts";
-import {
-  descriptors,
-  inheritingServer,
-  listenerOf,
-  type NodeWebSocket,
-  nodeWebSocketKit,
-  whereOf,
-} from "./_node_ws.ts";
+import { type NodeWebSocket, nodeWebSocketKit } from "./_node_ws.ts";
+import { descriptors } from "./_descriptors.ts";
+import { inheritingServer, listenerOf, whereOf } from "./_node_listener.ts";
 export { type ResponseWatchOptions, type StreamWatchOptions, watchStream } from "./_node_sse.ts";
 import { nodeStreamKit } from "./_node_sse.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
