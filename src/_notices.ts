@@ -28,6 +28,17 @@ export const Notice = {
 /** A kind of notice. */
 export type Notice = typeof Notice[keyof typeof Notice];
 
+// Each kind's callback option and event type, by kind (Destroy has neither: a driver is always told).
+const CALLBACKS = [
+  "onTransition",
+  "onIdle",
+  "onEnd",
+  "onDrain",
+  "onTooManyPings",
+  "onWarning",
+] as const;
+const TYPES = ["transition", "idle", "end", "drain", "too-many-pings", "warning"] as const;
+
 /** What the notices need of their monitor. */
 export interface NoticeTarget {
   readonly closed: () => boolean;
@@ -54,23 +65,8 @@ export class Notices<C> {
    * destroy always does). The monitor asks before it builds a notice's arguments.
    */
   wanted(kind: Notice): boolean {
-    const cfg = this.#cfg;
-    switch (kind) {
-      case Notice.Transition:
-        return cfg.onTransition !== undefined || this.#target.listened("transition");
-      case Notice.Idle:
-        return cfg.onIdle !== undefined || this.#target.listened("idle");
-      case Notice.End:
-        return cfg.onEnd !== undefined || this.#target.listened("end");
-      case Notice.Drain:
-        return cfg.onDrain !== undefined || this.#target.listened("drain");
-      case Notice.TooManyPings:
-        return cfg.onTooManyPings !== undefined || this.#target.listened("too-many-pings");
-      case Notice.Warning:
-        return cfg.onWarning !== undefined || this.#target.listened("warning");
-      default:
-        return true;
-    }
+    if (kind === Notice.Destroy) return true;
+    return this.#cfg[CALLBACKS[kind]] !== undefined || this.#target.listened(TYPES[kind]);
   }
 
   /** Tells a notice now, or after the one being told (see the module's comment). */

@@ -709,8 +709,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     const text = this.#warned.size > MAX_WARNINGS
       ? `more than ${MAX_WARNINGS} distinct warnings: the rest are not shown`
       : message;
-    const onWarning = this.#cfg.onWarning;
-    if (onWarning === undefined && !this.listened("warning")) {
+    if (!this.#notices.wanted(Notice.Warning)) {
       console.warn(`socket-liveness: ${text}`);
       return;
     }
@@ -1426,7 +1425,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     if (left > 0) return left;
     this.#firedAt[at] = this.#tick;
     this.#flags[slot] |= bit;
-    if (this.#cfg.onIdle !== undefined || this.listened("idle")) {
+    if (this.#notices.wanted(Notice.Idle)) {
       const event: IdleEvent<C> = {
         id: this.#idOf(slot),
         context: this.#contexts[slot] as C,
@@ -1586,7 +1585,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   }
 
   #emit(slot: number, from: number, to: number, reason: TransitionReason, error: unknown): void {
-    if (this.#cfg.onTransition === undefined && !this.listened("transition")) return;
+    if (!this.#notices.wanted(Notice.Transition)) return;
     const transition: Transition<C> = {
       id: this.#idOf(slot),
       context: this.#contexts[slot] as C,
