@@ -143,8 +143,11 @@ export interface ListenerTuning {
   untilSample: number;
   /** Connections between samples now. */
   period: number;
-  /** Connections given a derived report since the last sample that agreed. */
-  unverified: [object, Watch][];
+  /**
+   * Connections given a derived report since the last sample that agreed, each with the kit that
+   * accepted it (a listener may be shared: `watchServer` and `watchWebSocketServer` on one server).
+   */
+  unverified: [object, Watch, AdapterKit<object>][];
   /** Samples taken. */
   samples: number;
   /** Where the listening socket was found: re-proven on a `dup(2)` whenever it is read again. */
@@ -787,7 +790,9 @@ export class AdapterKit<S extends object> {
     if (!ffi) return; // nothing can be read back
     watch.inherited = state;
     if (state.untilSample-- > 0) {
-      if (state.unverified.length < SAMPLE_EVERY) state.unverified.push([socket, watch]);
+      if (state.unverified.length < SAMPLE_EVERY) {
+        state.unverified.push([socket, watch, this as AdapterKit<object>]);
+      }
       return;
     }
     state.untilSample = state.period;
@@ -943,9 +948,9 @@ export class AdapterKit<S extends object> {
    * searched for), and their reports say what they hold.
    */
   #rereadUnverified(state: ListenerTuning): void {
-    for (const [other, otherWatch] of state.unverified.splice(0)) {
+    for (const [other, otherWatch, kit] of state.unverified.splice(0)) {
       if (otherWatch.inherited !== state || watchAt(other) !== otherWatch) continue;
-      const read = this.#readBack(other as S, state, SAMPLE_SEARCH_CALLS);
+      const read = kit.#readBack(other, state, SAMPLE_SEARCH_CALLS);
       if (read === undefined) continue;
       otherWatch.inherited = undefined;
       otherWatch.report = read.report;

@@ -447,6 +447,47 @@ test("ws: connections queued when the listener is tuned are tuned on their own",
   assert.deepEqual(warnings, []);
 });
 
+test(
+  "ws and node:net on one listener: a disagreement reads back the WebSockets given its report too",
+  {
+    skip: only("node"),
+  },
+  async (t) => {
+    // One monitor for the server's sockets and its WebSockets: both take the listener's report.
+    const { monitor, warnings } = monitorFor<Socket | WebSocket>(t);
+    let change = false;
+    const { server, wss, port, accepted } = await wsServer(t);
+    watchServer(monitor as LivenessMonitor<Socket>, server);
+    watchWebSocketServer(monitor as LivenessMonitor<WebSocket>, wss);
+    server.on("connection", (socket: Socket) => {
+      // From now on the application changes every connection: the next sample disagrees.
+      if (change) backend().setInt(acceptedFd(port, socket.remotePort!), 6, 4, 11);
+    });
+    await once(await wsClient(t, port), "open");
+    await until("1 upgraded", () => accepted.length === 1);
+    await sleep(30); // the first connection's sample, which agrees
+    const [{ ws, socket }] = accepted;
+    assert.equal(tuningReport(ws)!.idle.verified, false, "a WebSocket after the sample: derived");
+    backend().setInt(acceptedFd(port, socket.remotePort!), 6, 4, 11);
+    change = true;
+    const clients: Socket[] = [];
+    while (warnings.length === 0) {
+      assert.ok(clients.length < 4 * 64, "no sample within 256 connections");
+      clients.push(await nodeClient(t, port));
+      await sleep(clients.length % 16 === 0 ? 20 : 0);
+    }
+    await until("the read-back", () => tuningReport(ws)!.idle.verified);
+    const report = tuningReport(ws)!;
+    assert.deepEqual(
+      { status: report.idle.status, value: report.idle.value },
+      { status: "adjusted", value: 11_000 },
+    );
+    assert.equal(report.interval.via, "listener");
+    assert.equal(report.interval.verified, true);
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+  },
+);
+
 const UPGRADE = [
   "GET / HTTP/1.1",
   `Host: ${HOST}`,
