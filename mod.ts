@@ -49,6 +49,7 @@ export {
   STALLED_ERROR_NAME,
 } from "./src/errors.ts";
 export { type Clock, ManualClock, systemClock } from "./src/clock.ts";
+export { LivenessMonitor } from "./src/monitor.ts";
 export {
   type CloseReason,
   type ConnectionEvent,
@@ -58,19 +59,20 @@ export {
   type DrainEvent,
   type DrainReason,
   type Driver,
-  type HeartbeatOptions,
   type IdleEvent,
   type IdleKind,
-  LivenessMonitor,
   type MonitorEventMap,
+  type Transition,
+  type TransitionReason,
+} from "./src/connection.ts";
+export {
+  type HeartbeatOptions,
   type MonitorOptions,
   type MonitorPolicy,
   type PingEnforcementOptions,
   type SuspicionOptions,
   type TrackOptions,
-  type Transition,
-  type TransitionReason,
-} from "./src/monitor.ts";
+} from "./src/options.ts";
 export {
   type EventListenerLike,
   GuardedEventTarget,

@@ -24,7 +24,8 @@
  */
 
 import process from "node:process";
-import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { LivenessMonitor } from "../src/monitor.ts";
+import type { ConnectionId, Driver } from "../src/connection.ts";
 import { AdapterKit, notWatched, tunedByListener } from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";
 import {

@@ -22,7 +22,8 @@
  * @module
  */
 
-import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { LivenessMonitor } from "../src/monitor.ts";
+import type { ConnectionId, Driver } from "../src/connection.ts";
 import { AdapterKit, tunedByListener } from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";
 import {

@@ -23,7 +23,8 @@
 import { errorMonitor, type EventEmitter } from "node:events";
 import { IncomingMessage, ServerResponse } from "node:http";
 import { Socket } from "node:net";
-import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { LivenessMonitor } from "../src/monitor.ts";
+import type { ConnectionId, Driver } from "../src/connection.ts";
 import type { TuningReport } from "../src/tune.ts";
 import { AdapterKit, type AnyMonitor, endpointsOf, type WatchOptions } from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";

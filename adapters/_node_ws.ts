@@ -28,7 +28,8 @@
 import { errorMonitor, type EventEmitter } from "node:events";
 import { type Server, Socket } from "node:net";
 import process from "node:process";
-import type { ConnectionId, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { LivenessMonitor } from "../src/monitor.ts";
+import type { ConnectionId, Driver } from "../src/connection.ts";
 import {
   AdapterKit,
   type AnyMonitor,

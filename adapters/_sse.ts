@@ -15,7 +15,8 @@
  * @module
  */
 
-import type { ConnectionId, DrainReason, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { LivenessMonitor } from "../src/monitor.ts";
+import type { ConnectionId, DrainReason, Driver } from "../src/connection.ts";
 import type { DeathReason } from "../src/errors.ts";
 import type { AdapterKit, AnyMonitor, Watch } from "../src/_kit.ts";
 import { type Duration, parseDuration } from "../src/duration.ts";

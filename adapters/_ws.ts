@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ConnectionId } from "../src/monitor.ts";
+import type { ConnectionId } from "../src/connection.ts";
 import type { AnyMonitor, Watch } from "../src/_kit.ts";
 import { describe, knownKeys } from "../src/_validate.ts";
 

@@ -71,7 +71,8 @@
  */
 
 import process from "node:process";
-import type { ConnectionId, ConnectionState, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { LivenessMonitor } from "../src/monitor.ts";
+import type { ConnectionId, ConnectionState, Driver } from "../src/connection.ts";
 import type { ListenerReport, TuningReport } from "../src/tune.ts";
 import {
   AdapterKit,

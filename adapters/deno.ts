@@ -35,7 +35,8 @@
  * @module
  */
 
-import type { ConnectionId, ConnectionState, Driver, LivenessMonitor } from "../src/monitor.ts";
+import type { LivenessMonitor } from "../src/monitor.ts";
+import type { ConnectionId, ConnectionState, Driver } from "../src/connection.ts";
 import type { ListenerReport, TuningReport } from "../src/tune.ts";
 import { AdapterKit, type ListenerWhere, type Watch, type WatchOptions } from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";

@@ -3,7 +3,7 @@
 // past that, a slot keeps its own in a map. Any number over a monitor's life: an entry is released
 // when no connection uses it.
 
-import type { Driver } from "./monitor.ts";
+import type { Driver } from "./connection.ts";
 
 /** The byte a slot holds for "no driver". */
 export const NO_DRIVER = 0;

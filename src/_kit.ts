@@ -34,7 +34,8 @@
  * @module
  */
 
-import { type ConnectionId, type ConnectionState, LivenessMonitor } from "./monitor.ts";
+import { LivenessMonitor } from "./monitor.ts";
+import type { ConnectionId, ConnectionState } from "./connection.ts";
 import type { KeepaliveSettings } from "./keepalive.ts";
 import { formatDuration } from "./duration.ts";
 import {

@@ -6,7 +6,7 @@
 import type { Config } from "./_options.ts";
 import type { DeathReason } from "./errors.ts";
 import { LivenessEvent } from "./events.ts";
-import type { DrainReason, Driver } from "./monitor.ts";
+import type { DrainReason, Driver } from "./connection.ts";
 
 /** The kinds of notices, and what their arguments are. */
 export const Notice = {

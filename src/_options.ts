@@ -1,13 +1,8 @@
 // Validation of the monitor's options into deadlines counted in ticks.
 
 import type { Clock } from "./clock.ts";
-import type {
-  ConnectionId,
-  DrainReason,
-  IdleEvent,
-  MonitorOptions,
-  Transition,
-} from "./monitor.ts";
+import type { ConnectionId, DrainReason, IdleEvent, Transition } from "./connection.ts";
+import type { MonitorOptions } from "./options.ts";
 import { systemClock } from "./clock.ts";
 import { parseDuration } from "./duration.ts";
 import { type KeepaliveSettings, resolveKeepalive } from "./keepalive.ts";

@@ -5,7 +5,7 @@
  */
 
 import type { DeathReason } from "./errors.ts";
-import type { CloseReason } from "./monitor.ts";
+import type { CloseReason } from "./connection.ts";
 
 /** A fixed-bucket histogram of milliseconds, Prometheus-style (cumulative bucket counts). */
 export interface Histogram {
