@@ -459,13 +459,17 @@ test(
     const { server, wss, port, accepted } = await wsServer(t);
     watchServer(monitor as LivenessMonitor<Socket>, server);
     watchWebSocketServer(monitor as LivenessMonitor<WebSocket>, wss);
+    const sockets: Socket[] = [];
     server.on("connection", (socket: Socket) => {
+      sockets.push(socket);
       // From now on the application changes every connection: the next sample disagrees.
       if (change) backend().setInt(acceptedFd(port, socket.remotePort!), 6, 4, 11);
     });
+    // The first connection is sampled, and agrees: those accepted after it wait for the next.
+    await nodeClient(t, port);
+    await until("the first sample", () => tuningReport(sockets[0])?.idle.verified === true);
     await once(await wsClient(t, port), "open");
     await until("1 upgraded", () => accepted.length === 1);
-    await sleep(30); // the first connection's sample, which agrees
     const [{ ws, socket }] = accepted;
     assert.equal(tuningReport(ws)!.idle.verified, false, "a WebSocket after the sample: derived");
     backend().setInt(acceptedFd(port, socket.remotePort!), 6, 4, 11);
