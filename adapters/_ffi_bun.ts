@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type BackendResult, createLinuxBackend } from "../src/_sockopt.ts";
+import { type BackendResult, createLinuxBackend, libcCalls, libcSymbols } from "../src/_sockopt.ts";
 
 type FfiFunction = (...args: unknown[]) => unknown;
 interface BunFfi {
@@ -24,14 +24,12 @@ interface BunGlobal {
 }
 
 const SYMBOLS = {
-  setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
-  getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
-  getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },
-  getpeername: { args: ["i32", "ptr", "ptr"], returns: "i32" },
-  dup: { args: ["i32"], returns: "i32" },
-  close: { args: ["i32"], returns: "i32" },
+  ...libcSymbols((_, parameters) => ({
+    args: parameters.map((type) => type === "pointer" ? "ptr" : type === "uint" ? "u32" : "i32"),
+    returns: "i32",
+  })),
   __errno_location: { args: [], returns: "ptr" },
-} as const;
+};
 
 let loaded: BackendResult | undefined;
 
@@ -68,27 +66,10 @@ function load(): BackendResult {
     const errnoAddress = libc.__errno_location() as number;
     return {
       ok: true,
-      backend: createLinuxBackend("bun-ffi", {
-        setsockopt: libc.setsockopt as (
-          fd: number,
-          l: number,
-          o: number,
-          v: Uint8Array,
-          n: number,
-        ) => number,
-        getsockopt: libc.getsockopt as (
-          fd: number,
-          l: number,
-          o: number,
-          v: Uint8Array,
-          n: Uint32Array,
-        ) => number,
-        getsockname: libc.getsockname as (fd: number, a: Uint8Array, n: Uint32Array) => number,
-        getpeername: libc.getpeername as (fd: number, a: Uint8Array, n: Uint32Array) => number,
-        dup: libc.dup as (fd: number) => number,
-        close: libc.close as (fd: number) => number,
-        errno: () => ffi.read.i32(errnoAddress, 0),
-      }),
+      backend: createLinuxBackend(
+        "bun-ffi",
+        libcCalls(libc, () => ffi.read.i32(errnoAddress, 0)),
+      ),
     };
   } catch (error) {
     return {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type BackendResult, createLinuxBackend } from "../src/_sockopt.ts";
+import { type BackendResult, createLinuxBackend, libcCalls, libcSymbols } from "../src/_sockopt.ts";
 
 type FfiFunction = (...args: unknown[]) => unknown;
 interface DenoFfi {
@@ -22,14 +22,14 @@ interface DenoFfi {
 }
 
 const SYMBOLS = {
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  dup: { parameters: ["i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
+  ...libcSymbols((_, parameters) => ({
+    parameters: parameters.map((type) =>
+      type === "pointer" ? "buffer" : type === "uint" ? "u32" : "i32"
+    ),
+    result: "i32",
+  })),
   __errno_location: { parameters: [], result: "pointer" },
-} as const;
+};
 
 let loaded: BackendResult | undefined;
 
@@ -70,27 +70,7 @@ function load(): BackendResult {
     const errnoView = new deno.UnsafePointerView(libc.__errno_location() as object);
     return {
       ok: true,
-      backend: createLinuxBackend("deno-ffi", {
-        setsockopt: libc.setsockopt as (
-          fd: number,
-          l: number,
-          o: number,
-          v: Uint8Array,
-          n: number,
-        ) => number,
-        getsockopt: libc.getsockopt as (
-          fd: number,
-          l: number,
-          o: number,
-          v: Uint8Array,
-          n: Uint32Array,
-        ) => number,
-        getsockname: libc.getsockname as (fd: number, a: Uint8Array, n: Uint32Array) => number,
-        getpeername: libc.getpeername as (fd: number, a: Uint8Array, n: Uint32Array) => number,
-        dup: libc.dup as (fd: number) => number,
-        close: libc.close as (fd: number) => number,
-        errno: () => errnoView.getInt32(0),
-      }),
+      backend: createLinuxBackend("deno-ffi", libcCalls(libc, () => errnoView.getInt32(0))),
     };
   } catch (error) {
     return {

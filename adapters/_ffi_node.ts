@@ -7,7 +7,7 @@
 
 import { createRequire } from "node:module";
 import process from "node:process";
-import { type BackendResult, createLinuxBackend } from "../src/_sockopt.ts";
+import { type BackendResult, createLinuxBackend, libcCalls, libcSymbols } from "../src/_sockopt.ts";
 
 // The few koffi members used; koffi's own types would make it a hard dependency.
 interface KoffiFunction {
@@ -53,25 +53,13 @@ function load(): BackendResult {
   }
   try {
     const libc = koffi.load("libc.so.6");
-    const setsockopt = libc.func("int setsockopt(int, int, int, void *, uint32_t)");
-    const getsockopt = libc.func("int getsockopt(int, int, int, void *, void *)");
-    const getsockname = libc.func("int getsockname(int, void *, void *)");
-    const getpeername = libc.func("int getpeername(int, void *, void *)");
-    const dup = libc.func("int dup(int)");
-    const close = libc.func("int close(int)");
+    const C = { int: "int", uint: "uint32_t", pointer: "void *" } as const;
+    const bound = libcSymbols((name, parameters) =>
+      libc.func(`int ${name}(${parameters.map((type) => C[type]).join(", ")})`)
+    );
     return {
       ok: true,
-      backend: createLinuxBackend("koffi", {
-        setsockopt: (fd, level, option, value, length) =>
-          setsockopt(fd, level, option, value, length),
-        getsockopt: (fd, level, option, value, length) =>
-          getsockopt(fd, level, option, value, length),
-        getsockname: (fd, address, length) => getsockname(fd, address, length),
-        getpeername: (fd, address, length) => getpeername(fd, address, length),
-        dup: (fd) => dup(fd),
-        close: (fd) => close(fd),
-        errno: () => koffi.errno(),
-      }),
+      backend: createLinuxBackend("koffi", libcCalls(bound, () => koffi.errno())),
     };
   } catch (error) {
     return { ok: false, reason: `libc failed to load through koffi: ${(error as Error).message}` };

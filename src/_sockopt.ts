@@ -126,6 +126,64 @@ export interface LibcCalls {
   errno(): number;
 }
 
+/** The libc functions a backend binds (`errno` is read by each FFI its own way). */
+export type LibcFunction = Exclude<keyof LibcCalls, "errno">;
+
+/** A C parameter of those functions: an `int`, a `socklen_t` by value, or a pointer. */
+export type LibcParameter = "int" | "uint" | "pointer";
+
+/**
+ * Each bound function's parameters; every one returns an `int`. The one description that every
+ * FFI's own symbol table is spelled from.
+ */
+const LIBC_PARAMETERS: Readonly<Record<LibcFunction, readonly LibcParameter[]>> = {
+  setsockopt: ["int", "int", "int", "pointer", "uint"],
+  getsockopt: ["int", "int", "int", "pointer", "pointer"],
+  getsockname: ["int", "pointer", "pointer"],
+  getpeername: ["int", "pointer", "pointer"],
+  dup: ["int"],
+  close: ["int"],
+};
+
+/**
+ * The functions of {@linkcode LibcCalls}, each spelled as an FFI declares a symbol.
+ *
+ * @param spell What the FFI wants for a function `int name(parameters)`.
+ * @returns One declaration per function, by name.
+ */
+export function libcSymbols<T>(
+  spell: (name: LibcFunction, parameters: readonly LibcParameter[]) => T,
+): Record<LibcFunction, T> {
+  const symbols = {} as Record<LibcFunction, T>;
+  for (const [name, parameters] of Object.entries(LIBC_PARAMETERS)) {
+    symbols[name as LibcFunction] = spell(name as LibcFunction, parameters);
+  }
+  return symbols;
+}
+
+/**
+ * {@linkcode LibcCalls} from the functions an FFI bound as {@linkcode libcSymbols} declared them.
+ *
+ * @param bound The bound functions, by name.
+ * @param errno Reads the calling thread's `errno`.
+ * @returns The calls, for {@linkcode createLinuxBackend}.
+ */
+export function libcCalls(
+  bound: Readonly<Record<LibcFunction, unknown>>,
+  errno: () => number,
+): LibcCalls {
+  const calls = bound as unknown as Omit<LibcCalls, "errno">;
+  return {
+    setsockopt: calls.setsockopt,
+    getsockopt: calls.getsockopt,
+    getsockname: calls.getsockname,
+    getpeername: calls.getpeername,
+    dup: calls.dup,
+    close: calls.close,
+    errno,
+  };
+}
+
 // Linux <asm-generic/errno-base.h> and <asm-generic/errno.h>: the ones these
 // four calls document, plus what a closed or foreign descriptor yields.
 const ERRNO_NAMES: Readonly<Record<number, string>> = {
