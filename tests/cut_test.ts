@@ -4,71 +4,17 @@
 //
 // Each detection must come within the bound the library documents for it (`report.bound`, as the
 // fixture prints it) plus DETECTION_TOLERANCE_MS, counted from the moment the cut (or the hang) is in force.
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import process from "node:process";
-import {
-  DETECTION_TOLERANCE_MS,
-  type JsonLine,
-  type Netns,
-  type NetnsChild,
-  netnsSkip,
-  runtime,
-  scriptCommand,
-  withNetns,
-} from "./_netns.ts";
-
-// The Node 20 leg runs a bundle of this file against the built package, with its own fixture.
-const FIXTURE = process.env.LIVENESS_PEER_FIXTURE ??
-  new URL(`./fixtures/${runtime}_peer.ts`, import.meta.url);
+import { type JsonLine, netnsSkip, withNetns } from "./_netns.ts";
+import { after, type Peer, sleep, startPeer, transition, withinBound } from "./_peer.ts";
 
 const skip = netnsSkip();
-
-interface Peer {
-  child: NetnsChild;
-  ready: JsonLine;
-  port: number;
-}
-
-async function startPeer(ns: Netns, config: Record<string, unknown>): Promise<Peer> {
-  const { cmd, args } = scriptCommand(FIXTURE, [JSON.stringify(config)]);
-  const child = ns.spawn(cmd, args);
-  const ready = await child.next(
-    (line) => line.event === "ready" || line.event === "error",
-    15_000,
-  );
-  assert.equal(ready.event, "ready", String(ready.message));
-  return { child, ready, port: Number(ready.port) };
-}
-
-const transition = (side: string, to?: string) => (line: JsonLine): boolean =>
-  line.event === "transition" && line.side === side && (to === undefined || line.to === to);
 
 function deaths(peer: Peer): JsonLine[] {
   return peer.child.lines.filter((line) =>
     line.event === "error" ||
     (line.event === "transition" && (line.to === "dead" || line.to === "closed"))
-  );
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** How long after `since` this process read `line`, in whole milliseconds. */
-function after(peer: Peer, line: JsonLine, since: number): number {
-  return Math.round(peer.child.receivedAt(line) - since);
-}
-
-/** Checks a detection against its documented bound, and says how it went. */
-function withinBound(t: TestContext, what: string, detectedMs: number, boundMs: number): void {
-  t.diagnostic(
-    `${runtime}: ${what} detected ${detectedMs} ms after it began (bound ${boundMs} ms, ${
-      detectedMs - boundMs
-    } ms over)`,
-  );
-  assert.ok(
-    detectedMs <= boundMs + DETECTION_TOLERANCE_MS,
-    `${what} detected ${detectedMs} ms after it began: over the documented ${boundMs} ms + ` +
-      `${DETECTION_TOLERANCE_MS} ms`,
   );
 }
 

@@ -13,47 +13,16 @@
 //
 // LIVENESS_LIFECYCLE_REPEAT=40 repeats the lost-error cut 40 times (about 2 minutes per runtime)
 // instead of the suite's 5 (each run makes the race happen: 5 are enough to catch it).
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import {
-  DETECTION_TOLERANCE_MS,
-  type JsonLine,
-  type Netns,
-  type NetnsChild,
-  netnsSkip,
-  runtime,
-  scriptCommand,
-  withNetns,
-} from "./_netns.ts";
-
-const FIXTURE = process.env.LIVENESS_PEER_FIXTURE ??
-  new URL(`./fixtures/${runtime}_peer.ts`, import.meta.url);
+import { type JsonLine, netnsSkip, runtime, withNetns } from "./_netns.ts";
+import { after, type Peer, sleep, startPeer, transition, withinBound } from "./_peer.ts";
 
 const skip = netnsSkip();
 
 // Keepalive 2 s idle, 1 s interval, 3 probes, and a 3 s user timeout.
 const WITH_USER_TIMEOUT = { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" };
-
-interface Peer {
-  child: NetnsChild;
-  ready: JsonLine;
-  port: number;
-}
-
-async function startPeer(ns: Netns, config: Record<string, unknown>): Promise<Peer> {
-  const { cmd, args } = scriptCommand(FIXTURE, [JSON.stringify(config)]);
-  const child = ns.spawn(cmd, args);
-  const ready = await child.next(
-    (line) => line.event === "ready" || line.event === "error",
-    15_000,
-  );
-  assert.equal(ready.event, "ready", String(ready.message));
-  return { child, ready, port: Number(ready.port) };
-}
-
-const transition = (side: string, to?: string) => (line: JsonLine): boolean =>
-  line.event === "transition" && line.side === side && (to === undefined || line.to === to);
 
 /** Every end of the given side: deaths and closes. */
 function ends(peer: Peer, side: string): string[] {
@@ -66,21 +35,6 @@ function ends(peer: Peer, side: string): string[] {
 }
 
 const show = (line: JsonLine): string => `${line.from} -> ${line.to} (${line.reason})`;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** How long after `since` this process read `line`, in whole milliseconds. */
-function after(peer: Peer, line: JsonLine, since: number): number {
-  return Math.round(peer.child.receivedAt(line) - since);
-}
-
-function withinBound(t: TestContext, what: string, detectedMs: number, boundMs: number): void {
-  t.diagnostic(`${runtime}: ${what} after ${detectedMs} ms (bound ${boundMs} ms)`);
-  assert.ok(
-    detectedMs <= boundMs + DETECTION_TOLERANCE_MS,
-    `${what} after ${detectedMs} ms: over the documented ${boundMs} ms + ${DETECTION_TOLERANCE_MS} ms`,
-  );
-}
 
 // ---- 1. keepalive-timeout or user-timeout -----------------------------------------------------
 

@@ -1,0 +1,67 @@
+// The peer fixture of tests/fixtures/PROTOCOL.md, started inside a private network namespace and
+// read line by line: what the cut and lifecycle suites share.
+import type { TestContext } from "node:test";
+import assert from "node:assert/strict";
+import process from "node:process";
+import {
+  DETECTION_TOLERANCE_MS,
+  type JsonLine,
+  type Netns,
+  type NetnsChild,
+  runtime,
+  scriptCommand,
+} from "./_netns.ts";
+
+// The Node 20 leg runs a bundle of the suites against the built package, with its own fixture.
+const FIXTURE = process.env.LIVENESS_PEER_FIXTURE ??
+  new URL(`./fixtures/${runtime}_peer.ts`, import.meta.url);
+
+/** A running fixture: its lines, its `ready` line, and the port it listens on. */
+export interface Peer {
+  child: NetnsChild;
+  ready: JsonLine;
+  port: number;
+}
+
+/** Starts this runtime's fixture in `ns` with `config` and waits for `ready`. */
+export async function startPeer(ns: Netns, config: Record<string, unknown>): Promise<Peer> {
+  const { cmd, args } = scriptCommand(FIXTURE, [JSON.stringify(config)]);
+  const child = ns.spawn(cmd, args);
+  const ready = await child.next(
+    (line) => line.event === "ready" || line.event === "error",
+    15_000,
+  );
+  assert.equal(ready.event, "ready", String(ready.message));
+  return { child, ready, port: Number(ready.port) };
+}
+
+/** Matches a transition of `side` (to `to`, when given). */
+export const transition = (side: string, to?: string) => (line: JsonLine): boolean =>
+  line.event === "transition" && line.side === side && (to === undefined || line.to === to);
+
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long after `since` this process read `line`, in whole milliseconds. */
+export function after(peer: Peer, line: JsonLine, since: number): number {
+  return Math.round(peer.child.receivedAt(line) - since);
+}
+
+/** Checks a detection against its documented bound, and says how it went. */
+export function withinBound(
+  t: TestContext,
+  what: string,
+  detectedMs: number,
+  boundMs: number,
+): void {
+  t.diagnostic(
+    `${runtime}: ${what} detected ${detectedMs} ms after it began (bound ${boundMs} ms, ${
+      detectedMs - boundMs
+    } ms over)`,
+  );
+  assert.ok(
+    detectedMs <= boundMs + DETECTION_TOLERANCE_MS,
+    `${what} detected ${detectedMs} ms after it began: over the documented ${boundMs} ms + ` +
+      `${DETECTION_TOLERANCE_MS} ms`,
+  );
+}
