@@ -1,7 +1,7 @@
 // What a load generator on Node needs to measure servers of another runtime in interleaved rounds:
 // a benchmark server in a child process spoken to over stdin/stdout (the protocol of _server.ts),
 // the machine's CPU time (to see other processes' work during a window), and rounds() with its
-// noise guards. ws.ts uses it; net.ts keeps its own copy of the same code (written first).
+// noise guards. Used by net.ts and ws.ts.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";

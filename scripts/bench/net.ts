@@ -28,14 +28,22 @@
 //
 // JSON lines on stdout (as core.ts), a table on stderr.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import process from "node:process";
 import { Buffer } from "node:buffer";
-import { readFileSync } from "node:fs";
+import {
+  BenchServer,
+  cpu,
+  guarded,
+  type Guards,
+  notes,
+  type Phase,
+  rounds as roundsOf,
+} from "./_harness.ts";
 import { commonArgs, Recorder } from "./_results.ts";
 import { command, family, parseTarget, root, type Target, versionOf } from "./_runtimes.ts";
-import type { Kind, Mode, Stats } from "./_server.ts";
+import type { Kind, Mode } from "./_server.ts";
 
 const GROUPS = ["e2e", "accept"] as const;
 type Group = (typeof GROUPS)[number];
@@ -67,15 +75,9 @@ const CONNECT_CONCURRENCY = 100;
 const DENO_FD_OPEN = 10_000;
 const DENO_FD_CHURN = 2_000;
 const DENO_FD_RUNS = 3;
-const WAIT_MS = 20_000;
-// The noise guards of rounds(): a phase is disturbed when other processes used more than
-// OTHERS_LIMIT cores, or the server's CPU per unit of work exceeds SLOW_LIMIT x the least seen.
-const OTHERS_LIMIT = 0.15;
-const SLOW_LIMIT = 1.35;
-const MAX_RETRIES = quick ? 2 : 30;
-const TICK_US = 10_000; // /proc/stat counts in USER_HZ = 100 on Linux
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+// The noise guards of rounds(): a phase is disturbed when other processes used more than 0.15
+// cores, or the server's CPU per unit of work exceeds 1.35x the least seen.
+const GUARDS: Guards = { othersLimit: 0.15, slowLimit: 1.35, maxRetries: quick ? 2 : 30 };
 
 function progress(message: string): void {
   process.stderr.write(`[net ${target}] ${message}\n`);
@@ -83,130 +85,16 @@ function progress(message: string): void {
 
 // ---- servers ---------------------------------------------------------------------------------
 
-/** A benchmark server in a child process, spoken to over its stdin/stdout. */
-class Server {
-  readonly mode: Mode;
-  port = 0;
-  readonly #child: ChildProcess;
-  readonly #waiting: ((line: Record<string, unknown>) => void)[] = [];
-  #stderr = "";
-
-  constructor(mode: Mode, kind: Kind, count = false) {
-    this.mode = mode;
-    const [cmd, args] = command(
-      target,
-      `scripts/bench/_server_${family(target)}.ts`,
-      [JSON.stringify({ mode, kind, count })],
-    );
-    this.#child = spawn(cmd, args, { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
-    let pending = "";
-    this.#child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-      const lines = (pending + chunk).split("\n");
-      pending = lines.pop() ?? "";
-      for (const text of lines) {
-        if (text.trim() === "") continue;
-        const line = JSON.parse(text) as Record<string, unknown>;
-        if (line.event === "error") progress(`${mode} server: ${line.message}`);
-        else this.#waiting.shift()?.(line);
-      }
-    });
-    this.#child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
-      this.#stderr = (this.#stderr + chunk).slice(-2_000);
-    });
-  }
-
-  #next(what: string): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`${this.mode} server: no ${what} in ${WAIT_MS} ms\n${this.#stderr}`));
-      }, WAIT_MS);
-      this.#waiting.push((line) => {
-        clearTimeout(timer);
-        resolve(line);
-      });
-    });
-  }
-
-  async start(): Promise<this> {
-    const ready = await this.#next("ready line");
-    this.port = Number(ready.port);
-    return this;
-  }
-
-  stats(): Promise<Stats> {
-    const line = this.#next("stats");
-    this.#child.stdin!.write("stats\n");
-    return line as Promise<unknown> as Promise<Stats>;
-  }
-
-  /** Polls until the server has accepted `accepted` connections in all and has none open. */
-  async drained(accepted: number): Promise<Stats> {
-    const deadline = performance.now() + WAIT_MS;
-    for (;;) {
-      const stats = await this.stats();
-      if (stats.accepted >= accepted && stats.open === 0) return stats;
-      if (performance.now() > deadline) {
-        throw new Error(`${this.mode} server: ${stats.open} open, ${stats.accepted} accepted`);
-      }
-      await sleep(5);
-    }
-  }
-
-  /** Polls until the server has accepted `accepted` connections in all. */
-  async accepted(accepted: number): Promise<Stats> {
-    const deadline = performance.now() + WAIT_MS;
-    for (;;) {
-      const stats = await this.stats();
-      if (stats.accepted >= accepted) return stats;
-      if (performance.now() > deadline) {
-        throw new Error(`${this.mode} server: ${stats.accepted} of ${accepted} accepted`);
-      }
-      await sleep(2);
-    }
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise((resolve) => this.#child.once("close", resolve));
-    this.#child.stdin!.end("exit\n");
-    const timer = setTimeout(() => this.#child.kill("SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
+/** A benchmark server of the target (`_server_<runtime>.ts`) in `mode`, labelled by it. */
+function server(mode: Mode, kind: Kind, count = false): BenchServer {
+  return new BenchServer(target, "_server", { mode, kind, count }, mode, progress);
 }
-
-const cpu = (stats: Stats): number => stats.user + stats.system;
 
 /** One server per mode, started together. */
-async function startAll(modes: readonly Mode[], kind: Kind): Promise<Map<Mode, Server>> {
-  const servers = await Promise.all(modes.map((mode) => new Server(mode, kind).start()));
+async function startAll(modes: readonly Mode[], kind: Kind): Promise<Map<Mode, BenchServer>> {
+  const servers = modes.map((mode) => server(mode, kind));
+  await Promise.all(servers.map((each) => each.start()));
   return new Map(modes.map((mode, i) => [mode, servers[i]]));
-}
-
-/** CPU time every process on the machine has used (user, nice, system), in µs; 0 off Linux. */
-function machineCpu(): number {
-  try {
-    const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/);
-    return (Number(fields[1]) + Number(fields[2]) + Number(fields[3])) * TICK_US;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * Runs `window` and returns, beside its result, how many cores other processes used meanwhile: the
- * machine's CPU time less this process's and the server's (`ours`, in µs, from `window`).
- */
-async function guarded<T extends { ours: number }>(
-  window: () => Promise<T>,
-): Promise<T & { others: number }> {
-  const machine = machineCpu();
-  const self = process.cpuUsage();
-  const t0 = performance.now();
-  const result = await window();
-  const elapsedUs = (performance.now() - t0) * 1000;
-  const mine = process.cpuUsage(self);
-  const used = machineCpu() - machine - (mine.user + mine.system) - result.ours;
-  return { ...result, others: Math.max(0, used) / elapsedUs };
 }
 
 // ---- the load ----------------------------------------------------------------------------------
@@ -347,69 +235,14 @@ function acceptPairWindow(
 
 // ---- rounds ------------------------------------------------------------------------------------
 
-/** What every phase reports, for the noise guards. */
-interface Phase {
-  /** Cores other processes used during the window. */
-  others: number;
-  /** The server's CPU time per unit of work (round trip, connection), in µs. */
-  cpu: number;
-  /** Units of work per second. */
-  rate: number;
-}
-
-/**
- * Measures `wanted` rounds, each mode once per round in a rotating order, and keeps the clean ones.
- * The machine is a VM on a shared host, and two kinds of disturbance come and go for seconds at a
- * time: other processes (visible in /proc/stat), and a slowed host, where /proc/stat shows nothing
- * but every instruction costs more (the server's CPU time per unit of work jumps 1.5–2x, for both
- * modes alike). A round counts when, in each of its phases, other processes used at most
- * OTHERS_LIMIT cores and the server's CPU per unit was within SLOW_LIMIT of the least seen for that
- * mode in this run; rounds are measured until `wanted` count, or MAX_RETRIES more were spent.
- */
-async function rounds<K extends string, P extends Phase>(
+/** `rounds()` of _harness.ts with this script's guards and log. */
+function rounds<K extends string, P extends Phase>(
   group: string,
   modes: readonly K[],
   wanted: number,
   measure: (mode: K) => Promise<P>,
-): Promise<{ kept: Map<K, P>[]; dropped: number; note: string | undefined }> {
-  const all: Map<K, P>[] = [];
-  const clean = (): Map<K, P>[] => {
-    const least = new Map(
-      modes.map((mode) => [mode, Math.min(...all.map((round) => round.get(mode)!.cpu))]),
-    );
-    return all.filter((round) =>
-      modes.every((mode) => {
-        const phase = round.get(mode)!;
-        return phase.others <= OTHERS_LIMIT && phase.cpu <= SLOW_LIMIT * least.get(mode)!;
-      })
-    );
-  };
-  while (clean().length < wanted && all.length < wanted + MAX_RETRIES) {
-    const turn = all.length;
-    const order = modes.map((_, i) => modes[(i + turn) % modes.length]);
-    const got = new Map<K, P>();
-    for (const mode of order) got.set(mode, await measure(mode));
-    all.push(got);
-    progress(
-      `${group} round ${turn + 1}: ` +
-        modes.map((mode) => {
-          const p = got.get(mode)!;
-          return `${mode} ${p.rate.toFixed(0)}/s, ${p.cpu.toFixed(2)} µs CPU` +
-            (p.others > 0.05 ? ` (others ${p.others.toFixed(2)} cores)` : "");
-        }).join("; "),
-    );
-  }
-  const kept = clean();
-  if (kept.length === 0) {
-    return { kept: all, dropped: 0, note: `no undisturbed round: all ${all.length} reported` };
-  }
-  const dropped = all.length - kept.length;
-  return { kept, dropped, note: dropped > 0 ? `${dropped} disturbed rounds left out` : undefined };
-}
-
-function notes(list: (string | false)[]): string | undefined {
-  const kept = list.filter((text): text is string => text !== false);
-  return kept.length > 0 ? kept.join("; ") : undefined;
+): ReturnType<typeof roundsOf<K, P>> {
+  return roundsOf(group, modes, wanted, GUARDS, measure, progress);
 }
 
 // ---- e2e ---------------------------------------------------------------------------------------
@@ -424,7 +257,11 @@ interface EchoPhase extends Phase {
   applied: number;
 }
 
-async function echoPhase(server: Server, connections: number, trips: number): Promise<EchoPhase> {
+async function echoPhase(
+  server: BenchServer,
+  connections: number,
+  trips: number,
+): Promise<EchoPhase> {
   const before = await server.stats();
   const sockets = await openConnections(server.port, connections);
   await server.accepted(before.accepted + connections);
@@ -464,7 +301,7 @@ interface PairPhase extends Phase {
  * interleaved rounds' does not; the three busy processes share 2 cores, so each server runs at
  * its capacity and the ratio is one of capacities.
  */
-async function pairPhase(servers: Map<Mode, Server>, connections: number): Promise<PairPhase> {
+async function pairPhase(servers: Map<Mode, BenchServer>, connections: number): Promise<PairPhase> {
   const modes = [...servers.keys()];
   const before = await Promise.all(modes.map((mode) => servers.get(mode)!.stats()));
   const sets = await Promise.all(
@@ -567,7 +404,7 @@ interface AcceptPhase extends Phase {
   applied: number;
 }
 
-async function acceptPhase(server: Server, total: number): Promise<AcceptPhase> {
+async function acceptPhase(server: BenchServer, total: number): Promise<AcceptPhase> {
   const s0 = await server.stats();
   const { ms, s1, others } = await guarded(async () => {
     const t0 = performance.now();
@@ -595,7 +432,7 @@ interface AcceptPairPhase extends Phase {
  * without luck.
  */
 async function acceptPairPhase(
-  servers: Map<Mode, Server>,
+  servers: Map<Mode, BenchServer>,
   total: number,
   modes: readonly Mode[],
 ): Promise<AcceptPairPhase> {
@@ -624,7 +461,8 @@ async function acceptPairPhase(
 async function benchAccept(record: Recorder): Promise<void> {
   const modes: Mode[] = ["plain", "tuned", "noffi", "tracked"];
   // The counting server starts with the others; it idles until the end.
-  const countingReady = new Server("tracked", "accept", true).start();
+  const counting = server("tracked", "accept", true);
+  const countingReady = counting.start();
   countingReady.catch(() => {}); // awaited below, unless the others fail first
   const servers = await startAll(modes, "accept");
   const n = ACCEPT_CONNECTIONS;
@@ -727,7 +565,7 @@ async function benchAccept(record: Recorder): Promise<void> {
     for (const server of servers.values()) await server.stop();
   }
   // How many FFI calls tracking costs per accepted connection, counted on a server of its own.
-  const counting = await countingReady;
+  await countingReady;
   try {
     // What happens once per server (Bun tunes its listener at the first connection) is not counted.
     await acceptPhase(counting, 10);
