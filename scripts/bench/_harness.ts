@@ -226,6 +226,66 @@ export async function rounds<K extends string, P extends Phase>(
   };
 }
 
+/** What an echo phase reports beside {@linkcode Phase}. */
+export interface EchoPhase extends Phase {
+  /** Server CPU time over the window, in cores. */
+  busy: number;
+  /** This process's CPU over the window, in cores: near 1, the load generator is the limit. */
+  clientBusy: number;
+  /** Heartbeat pings the server sent during the window. */
+  pings: number;
+  /** Connections the server's monitor declared dead during the phase. */
+  dead: number;
+  /** Connections of the phase whose user timeout was applied. */
+  applied: number;
+}
+
+/** The load of an echo phase: how its connections are opened, driven and dropped. */
+export interface EchoLoad<S> {
+  /** Opens `count` connections to `port`. */
+  open(port: number, count: number): Promise<S[]>;
+  /** Every connection does `trips` round trips, one in flight; resolves with the ms. */
+  trips(connections: readonly S[], trips: number): Promise<number>;
+  /** Drops a connection. */
+  close(connection: S): void;
+}
+
+/**
+ * One echo phase against `server`: `connections` opened (and accepted), then timed while each does
+ * `trips` round trips, then closed (and drained).
+ */
+export async function echoPhase<S>(
+  server: BenchServer,
+  connections: number,
+  trips: number,
+  load: EchoLoad<S>,
+): Promise<EchoPhase> {
+  const before = await server.stats();
+  const opened = await load.open(server.port, connections);
+  await server.accepted(before.accepted + connections);
+  const s0 = await server.stats();
+  const c0 = process.cpuUsage();
+  const { ms, s1, others } = await guarded(async () => {
+    const ms = await load.trips(opened, trips);
+    const s1 = await server.stats();
+    return { ms, s1, ours: cpu(s1) - cpu(s0) };
+  });
+  const c1 = process.cpuUsage(c0);
+  for (const connection of opened) load.close(connection);
+  await server.drained(before.accepted + connections);
+  const cpuUs = cpu(s1) - cpu(s0);
+  return {
+    others,
+    rate: (connections * trips) / (ms / 1000),
+    cpu: cpuUs / (connections * trips),
+    busy: cpuUs / (ms * 1000),
+    clientBusy: (c1.user + c1.system) / (ms * 1000),
+    pings: s1.pings - s0.pings,
+    dead: s1.dead - before.dead,
+    applied: s1.applied - before.applied,
+  };
+}
+
 /** The notes that apply, joined; `undefined` when none does. */
 export function notes(list: (string | false)[]): string | undefined {
   const kept = list.filter((text): text is string => text !== false);

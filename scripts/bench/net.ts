@@ -35,6 +35,9 @@ import { Buffer } from "node:buffer";
 import {
   BenchServer,
   cpu,
+  type EchoLoad,
+  type EchoPhase,
+  echoPhase,
   guarded,
   type Guards,
   notes,
@@ -247,46 +250,11 @@ function rounds<K extends string, P extends Phase>(
 
 // ---- e2e ---------------------------------------------------------------------------------------
 
-interface EchoPhase extends Phase {
-  /** Server CPU time over the window, in cores. */
-  busy: number;
-  /** This process's CPU over the window, in cores: near 1, the load generator is the limit. */
-  clientBusy: number;
-  pings: number;
-  dead: number;
-  applied: number;
-}
-
-async function echoPhase(
-  server: BenchServer,
-  connections: number,
-  trips: number,
-): Promise<EchoPhase> {
-  const before = await server.stats();
-  const sockets = await openConnections(server.port, connections);
-  await server.accepted(before.accepted + connections);
-  const s0 = await server.stats();
-  const c0 = process.cpuUsage();
-  const { ms, s1, others } = await guarded(async () => {
-    const ms = await echoWindow(sockets, trips, E2E_SIZE);
-    const s1 = await server.stats();
-    return { ms, s1, ours: cpu(s1) - cpu(s0) };
-  });
-  const c1 = process.cpuUsage(c0);
-  for (const socket of sockets) socket.destroy();
-  await server.drained(before.accepted + connections);
-  const cpuUs = cpu(s1) - cpu(s0);
-  return {
-    others,
-    rate: (connections * trips) / (ms / 1000),
-    cpu: cpuUs / (connections * trips),
-    busy: cpuUs / (ms * 1000),
-    clientBusy: (c1.user + c1.system) / (ms * 1000),
-    pings: s1.pings - s0.pings,
-    dead: s1.dead - before.dead,
-    applied: s1.applied - before.applied,
-  };
-}
+const TCP_ECHO: EchoLoad<Socket> = {
+  open: openConnections,
+  trips: (sockets, trips) => echoWindow(sockets, trips, E2E_SIZE),
+  close: (socket) => socket.destroy(),
+};
 
 interface PairPhase extends Phase {
   /** Round trips per second of each mode's connections. */
@@ -337,12 +305,12 @@ async function benchE2e(record: Recorder): Promise<void> {
   const servers = await startAll(modes, "echo");
   const n = E2E_CONNECTIONS;
   try {
-    for (const mode of modes) await echoPhase(servers.get(mode)!, n, E2E_WARMUP_TRIPS);
+    for (const mode of modes) await echoPhase(servers.get(mode)!, n, E2E_WARMUP_TRIPS, TCP_ECHO);
     const { kept, note: disturbed } = await rounds(
       "e2e",
       modes,
       E2E_ROUNDS,
-      (mode) => echoPhase(servers.get(mode)!, n, E2E_TRIPS),
+      (mode) => echoPhase(servers.get(mode)!, n, E2E_TRIPS, TCP_ECHO),
     );
     const of = (mode: Mode): EchoPhase[] => kept.map((round) => round.get(mode)!);
     const [plain, tracked] = [of("plain"), of("tracked")];

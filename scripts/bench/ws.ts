@@ -31,7 +31,18 @@ import { connect, type Socket } from "node:net";
 import process from "node:process";
 import { commonArgs, Recorder } from "./_results.ts";
 import { family, parseTarget, type Target, versionOf } from "./_runtimes.ts";
-import { BenchServer, cpu, guarded, type Guards, notes, type Phase, rounds } from "./_harness.ts";
+import {
+  BenchServer,
+  cpu,
+  type EchoLoad,
+  type EchoPhase,
+  echoPhase,
+  guarded,
+  type Guards,
+  notes,
+  type Phase,
+  rounds,
+} from "./_harness.ts";
 
 const GROUPS = ["echo", "upgrade"] as const;
 type Group = (typeof GROUPS)[number];
@@ -238,56 +249,21 @@ function upgradeWindow(port: number, total: number, concurrency: number): Promis
 
 // ---- echo --------------------------------------------------------------------------------------
 
-interface EchoPhase extends Phase {
-  /** Server CPU time over the window, in cores. */
-  busy: number;
-  /** This process's CPU over the window, in cores: near 1, the load generator is the limit. */
-  clientBusy: number;
-  pings: number;
-  dead: number;
-  applied: number;
-}
-
-async function echoPhase(
-  server: BenchServer,
-  connections: number,
-  trips: number,
-): Promise<EchoPhase> {
-  const before = await server.stats();
-  const sockets = await openWebSockets(server.port, connections);
-  await server.accepted(before.accepted + connections);
-  const s0 = await server.stats();
-  const c0 = process.cpuUsage();
-  const { ms, s1, others } = await guarded(async () => {
-    const ms = await echoWindow(sockets, trips);
-    const s1 = await server.stats();
-    return { ms, s1, ours: cpu(s1) - cpu(s0) };
-  });
-  const c1 = process.cpuUsage(c0);
-  for (const ws of sockets) ws.socket.destroy();
-  await server.drained(before.accepted + connections);
-  const cpuUs = cpu(s1) - cpu(s0);
-  return {
-    others,
-    rate: (connections * trips) / (ms / 1000),
-    cpu: cpuUs / (connections * trips),
-    busy: cpuUs / (ms * 1000),
-    clientBusy: (c1.user + c1.system) / (ms * 1000),
-    pings: s1.pings - s0.pings,
-    dead: s1.dead - s0.dead,
-    applied: s1.applied - before.applied,
-  };
-}
+const WS_ECHO: EchoLoad<RawWebSocket> = {
+  open: openWebSockets,
+  trips: echoWindow,
+  close: (ws) => ws.socket.destroy(),
+};
 
 async function benchEcho(record: Recorder, servers: Map<Mode, BenchServer>): Promise<void> {
   const n = ECHO_CONNECTIONS;
-  for (const mode of ECHO_MODES) await echoPhase(servers.get(mode)!, n, ECHO_WARMUP_TRIPS);
+  for (const mode of ECHO_MODES) await echoPhase(servers.get(mode)!, n, ECHO_WARMUP_TRIPS, WS_ECHO);
   const { kept, note: disturbed } = await rounds(
     "echo",
     ECHO_MODES,
     ECHO_ROUNDS,
     GUARDS,
-    (mode) => echoPhase(servers.get(mode)!, n, ECHO_TRIPS),
+    (mode) => echoPhase(servers.get(mode)!, n, ECHO_TRIPS, WS_ECHO),
     progress,
   );
   const of = (mode: Mode): EchoPhase[] => kept.map((round) => round.get(mode)!);
