@@ -106,17 +106,9 @@ let exitHookInstalled = false;
 
 // ---- runtimes --------------------------------------------------------------------------------
 
-/** The runtime running this test, as the name its test runner goes by. */
-export type RuntimeName = "node" | "deno" | "bun";
+export { runtime, type RuntimeName } from "./_skip.ts";
 
 const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
-
-/** The runtime running this code. */
-export const runtime: RuntimeName = deno !== undefined
-  ? "deno"
-  : process.versions.bun !== undefined
-  ? "bun"
-  : "node";
 
 /**
  * The command that runs a script with the same runtime (and binary) as this test, so a fixture

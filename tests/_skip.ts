@@ -35,6 +35,27 @@ export function truthy(value: string | undefined): boolean {
   return !["", "0", "false", "no", "off"].includes(value.trim().toLowerCase());
 }
 
+/** A runtime, as its test runner is named. */
+export type RuntimeName = "node" | "deno" | "bun";
+
+/** The runtime running this code. */
+export const runtime: RuntimeName = "Deno" in globalThis
+  ? "deno"
+  : process.versions.bun !== undefined
+  ? "bun"
+  : "node";
+
+/**
+ * The `skip` option of a test about one runtime (its adapter, its API): an "elsewhere" skip, `false`
+ * on that runtime.
+ *
+ * @param wanted The runtime the test is about.
+ * @returns What to pass as `skip`.
+ */
+export function onlyOn(wanted: RuntimeName): string | false {
+  return runtime === wanted ? false : `${wanted} only`;
+}
+
 /** Whether this run is CI's: the `CI` variable is {@linkcode truthy}. */
 export const inCI: boolean = truthy(process.env.CI);
 

@@ -27,15 +27,13 @@ import {
   toPrometheus,
   tuneKeepalive,
 } from "../mod.ts";
-import { runtime } from "./_netns.ts";
+import { onlyOn, runtime } from "./_skip.ts";
 import * as node from "../adapters/node.ts";
 import * as deno from "../adapters/deno.ts";
 import * as bun from "../adapters/bun.ts";
 
 type ErrorClass = "TypeError" | "RangeError";
 const any = (value: unknown) => value as never;
-const only = (wanted: typeof runtime): string | false =>
-  runtime === wanted ? false : `${wanted} only: every runtime's runner covers its own adapter`;
 
 /** Asserts `fn` throws `kind` whose message names `name` (and matches `range` when given). */
 function rejects(fn: () => unknown, kind: ErrorClass, name: string, range?: RegExp): void {
@@ -394,7 +392,7 @@ test("the other core functions: decodeTcpInfo, tcpInfoSupported, toPrometheus, m
 // ---- adapters ---------------------------------------------------------------------------------
 
 test("node adapter: not a socket, not a server, bad options, refused ports: nothing tracked", {
-  skip: only("node"),
+  skip: onlyOn("node"),
 }, () => {
   const monitor = new LivenessMonitor<Socket>();
   for (const value of [{}, null, new EventEmitter(), new Duplex(), { on() {}, destroy() {} }]) {
@@ -482,7 +480,7 @@ const fakeConn = (): deno.DenoTcpConn => ({
 });
 
 test("deno adapter: not a conn, bad options: refused before Deno.listen or Deno.connect", {
-  skip: only("deno"),
+  skip: onlyOn("deno"),
 }, async () => {
   await withoutNetwork(async (calls) => {
     const monitor = new LivenessMonitor<deno.WatchedConn>();
@@ -531,7 +529,7 @@ test("deno adapter: not a conn, bad options: refused before Deno.listen or Deno.
 });
 
 test("deno adapter: arrays and unknown option names are refused like the other adapters do", {
-  skip: only("deno"),
+  skip: onlyOn("deno"),
 }, async () => {
   await withoutNetwork((calls) => {
     const monitor = new LivenessMonitor<deno.WatchedConn>();
@@ -549,7 +547,7 @@ test("deno adapter: arrays and unknown option names are refused like the other a
 
 test(
   "bun adapter: bad monitor, handler, hooks and options; not a socket",
-  { skip: only("bun") },
+  { skip: onlyOn("bun") },
   () => {
     const monitor = new LivenessMonitor<bun.BunSocket>();
     for (const value of [null, {}, 5, { track() {} }]) {

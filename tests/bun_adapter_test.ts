@@ -20,6 +20,7 @@ import {
   type WatchOptions,
 } from "../adapters/bun.ts";
 import { bunSocketFd, loadBunBackend } from "../adapters/_ffi_bun.ts";
+import { onlyOn } from "./_skip.ts";
 
 interface Socket extends BunSocket {
   pause(): void;
@@ -42,7 +43,7 @@ interface BunNet {
 
 const bun = (globalThis as { Bun?: BunNet }).Bun;
 const linux = process.platform === "linux";
-const onBun = bun === undefined ? "Bun only" : !linux ? "Linux only" : false;
+const onBun = onlyOn("bun") || (linux ? false : "Linux only");
 
 /**
  * A monitor that records its transitions as `from -> to (reason)`. When the test ends, passed or

@@ -12,12 +12,11 @@ import { join } from "node:path";
 import { createServer, type Server, type Socket } from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { inCI } from "./_skip.ts";
+import { inCI, runtime } from "./_skip.ts";
 import { registryOf, specifier } from "../cli/_package.ts";
 
 const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
-const runtime = deno !== undefined ? "deno" : process.versions.bun !== undefined ? "bun" : "node";
 
 interface Run {
   /** Everything printed on stdout so far. */

@@ -21,6 +21,7 @@ import {
 import { loadDenoBackend } from "../adapters/_ffi_deno.ts";
 import { findDenoFd, releaseDenoFd } from "../adapters/_deno_fd.ts";
 import { platformOptions, type SupportedOption } from "../src/_platform.ts";
+import { onlyOn } from "./_skip.ts";
 
 interface DenoApi {
   readonly build: { readonly os: string };
@@ -34,7 +35,7 @@ interface DenoApi {
 }
 const LIBC = { connect: { parameters: ["i32", "buffer", "u32"], result: "i32" } } as const;
 const deno = (globalThis as unknown as { Deno?: DenoApi }).Deno;
-const onDeno = deno === undefined ? "Deno only" : false;
+const onDeno = onlyOn("deno");
 const withFfi = onDeno || (deno!.build.os === "linux" ? false : "Linux only");
 
 const HOST = "127.0.0.1";

@@ -28,7 +28,7 @@ import {
   tuneKeepalive,
 } from "../mod.ts";
 import { type JsonLine, netnsSkip, runtime, withNetns } from "./_netns.ts";
-import { mustRun } from "./_skip.ts";
+import { mustRun, onlyOn } from "./_skip.ts";
 import { type ConnLike, DenoFdFinder, isDenoConnFd } from "../adapters/_deno_fd.ts";
 import { type SockAddr, type SockoptBackend, SockoptError } from "../src/_sockopt.ts";
 import { watchSocket } from "../adapters/node.ts";
@@ -36,8 +36,6 @@ import { type DenoTcpConn, watchConn, type WatchedConn } from "../adapters/deno.
 import { type BunSocket, watchHandler } from "../adapters/bun.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const only = (wanted: typeof runtime): string | false =>
-  runtime === wanted ? false : `${wanted} only: every runtime's runner covers its own adapter`;
 const ECONNRESET = Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
 
 // Decided where each test is defined, so every runner reports the skip (tests/_skip.ts); in CI the
@@ -100,7 +98,7 @@ function assertFallback(report: Report, why: string, runtimeSets: string[]): voi
 test(
   "node, ffi: false: Node's own API sets idle, interval and count; the user timeout is reported unset",
   {
-    skip: only("node") || netns,
+    skip: onlyOn("node") || netns,
     timeout: 30_000,
   },
   async () => {
@@ -120,7 +118,7 @@ test(
 
 test("node without koffi (a copy of the library with no node_modules above it)", {
   // Must run in CI: the one real proof of the fallback without koffi.
-  skip: only("node") || netns ||
+  skip: onlyOn("node") || netns ||
     mustRun(koffiAboveTmpdir() && "koffi is installed somewhere above the temporary directory"),
   timeout: 30_000,
 }, async () => {
@@ -508,28 +506,32 @@ test("errors and data after a close change nothing; after monitor.close() nothin
   assert.equal(clock.pending, 0);
 });
 
-test("node adapter: 'error' and 'end' after 'close' change nothing", { skip: only("node") }, () => {
-  // A net.Socket that never connects: its events are emitted by hand, no traffic.
-  const seen: string[] = [];
-  const monitor = new LivenessMonitor<Socket>({
-    onTransition: (t) => seen.push(`${t.from}->${t.to}:${t.reason}`),
-    onEnd: () => seen.push("end"),
-  });
-  const socket = new Socket();
-  socket.on("error", () => {});
-  watchSocket(monitor, socket);
-  socket.emit("close", false);
-  socket.emit("error", ECONNRESET);
-  socket.emit("end");
-  socket.emit("close", true);
-  assert.deepEqual(seen, ["connecting->closed:local-close"], "it never connected");
-  assert.equal(monitor.size, 0);
-  socket.destroy();
-  monitor.close();
-});
+test(
+  "node adapter: 'error' and 'end' after 'close' change nothing",
+  { skip: onlyOn("node") },
+  () => {
+    // A net.Socket that never connects: its events are emitted by hand, no traffic.
+    const seen: string[] = [];
+    const monitor = new LivenessMonitor<Socket>({
+      onTransition: (t) => seen.push(`${t.from}->${t.to}:${t.reason}`),
+      onEnd: () => seen.push("end"),
+    });
+    const socket = new Socket();
+    socket.on("error", () => {});
+    watchSocket(monitor, socket);
+    socket.emit("close", false);
+    socket.emit("error", ECONNRESET);
+    socket.emit("end");
+    socket.emit("close", true);
+    assert.deepEqual(seen, ["connecting->closed:local-close"], "it never connected");
+    assert.equal(monitor.size, 0);
+    socket.destroy();
+    monitor.close();
+  },
+);
 
 test("deno adapter: a read that fails after close() changes nothing", {
-  skip: only("deno"),
+  skip: onlyOn("deno"),
 }, async () => {
   // A fake conn (no traffic): its pending read is settled by hand.
   let rejectRead: (error: Error) => void = () => {};
@@ -583,7 +585,7 @@ function fakeBunSocket(overrides: Partial<BunSocket> = {}): BunSocket & { termin
   return socket;
 }
 
-test("bun adapter: close and error after close change nothing", { skip: only("bun") }, () => {
+test("bun adapter: close and error after close change nothing", { skip: onlyOn("bun") }, () => {
   const seen: string[] = [];
   const monitor = new LivenessMonitor<BunSocket>({
     onTransition: (t) => seen.push(`${t.from}->${t.to}:${t.reason}`),
@@ -602,7 +604,7 @@ test("bun adapter: close and error after close change nothing", { skip: only("bu
 });
 
 test("bun adapter: a socket whose peer is gone before open is not thrown at", {
-  skip: only("bun"),
+  skip: onlyOn("bun"),
 }, () => {
   // Bun reports no addresses for a socket reset before `open` runs, and getpeername fails on it
   // (here the descriptor is stdin, no socket at all).
@@ -750,7 +752,7 @@ test("the published package runs no script at install", () => {
 });
 
 test("deno: the adapter works with --allow-net alone, and says tuning needs --allow-ffi", {
-  skip: only("deno") || netns,
+  skip: onlyOn("deno") || netns,
   timeout: 30_000,
 }, async () => {
   // --no-prompt: a permission the adapter asked for would throw, not wait at a prompt.

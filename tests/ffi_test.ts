@@ -9,13 +9,12 @@ import { loadNodeBackend, nodeSocketFd } from "../adapters/_ffi_node.ts";
 import { loadDenoBackend } from "../adapters/_ffi_deno.ts";
 import { DenoFdFinder, findDenoFd, releaseDenoFd } from "../adapters/_deno_fd.ts";
 import { bunSocketFd, loadBunBackend } from "../adapters/_ffi_bun.ts";
+import { onlyOn, runtime, type RuntimeName } from "./_skip.ts";
 
-type Runtime = "node" | "deno" | "bun";
-const runtime: Runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 const linux = (globalThis as { process?: { platform?: string } }).process?.platform === "linux";
-const onlyOn = (wanted: Runtime): string | false =>
-  !linux ? "Linux only" : runtime === wanted ? false : `${wanted} only`;
 const skipUnlessLinux = linux ? false : "Linux only";
+/** A test of one runtime's FFI backend: on that runtime, on Linux. */
+const backendOf = (wanted: RuntimeName): string | false => skipUnlessLinux || onlyOn(wanted);
 
 const table = platformOptions("linux")!;
 const supported = (entry: (typeof table)["keepIdle"]): SupportedOption => {
@@ -311,7 +310,7 @@ for (const host of ["127.0.0.1", "::1"]) {
 // through the backend on fresh sockets.
 
 test("Node setKeepAlive(true, ms) sets whole seconds of idle, 1 s interval, 10 probes", {
-  skip: onlyOn("node"),
+  skip: backendOf("node"),
 }, async () => {
   await withPair(({ backend, client }) => {
     const before = readKeepalive(backend, client.fd);
@@ -327,7 +326,7 @@ test("Node setKeepAlive(true, ms) sets whole seconds of idle, 1 s interval, 10 p
 });
 
 test("Node setKeepAlive below 1000 ms turns keepalive on and leaves the timers alone", {
-  skip: onlyOn("node"),
+  skip: backendOf("node"),
 }, async () => {
   await withPair(({ backend, client }) => {
     const before = readKeepalive(backend, client.fd);
@@ -341,7 +340,7 @@ const nodeTakesCount = runtime === "node" &&
   (await import("node:net")).Socket.prototype.setKeepAlive.length >= 4;
 
 test("Node setKeepAlive(true, 2000, 1000, 3) and its options object set all four", {
-  skip: onlyOn("node") || (!nodeTakesCount && "this Node takes no interval or count"),
+  skip: backendOf("node") || (!nodeTakesCount && "this Node takes no interval or count"),
 }, async () => {
   await withPair(({ backend, client, server }) => {
     const wanted = {
@@ -359,7 +358,7 @@ test("Node setKeepAlive(true, 2000, 1000, 3) and its options object set all four
 });
 
 test("Node setKeepAlive with an interval below 1000 ms silently leaves every timer alone", {
-  skip: onlyOn("node") || (!nodeTakesCount && "this Node takes no interval or count"),
+  skip: backendOf("node") || (!nodeTakesCount && "this Node takes no interval or count"),
 }, async () => {
   await withPair(({ backend, client }) => {
     const before = readKeepalive(backend, client.fd);
@@ -368,19 +367,23 @@ test("Node setKeepAlive with an interval below 1000 ms silently leaves every tim
   });
 });
 
-test("Deno conn.setKeepAlive(true) sets SO_KEEPALIVE only", { skip: onlyOn("deno") }, async () => {
-  await withPair(({ backend, client, server }) => {
-    const before = readKeepalive(backend, client.fd);
-    assert.equal(before.keepAlive, 0);
-    client.native.setKeepAlive(true);
-    server.native.setKeepAlive(true);
-    assert.deepEqual(readKeepalive(backend, client.fd), { ...before, keepAlive: 1 });
-    assert.deepEqual(readKeepalive(backend, server.fd), { ...before, keepAlive: 1 });
-  });
-});
+test(
+  "Deno conn.setKeepAlive(true) sets SO_KEEPALIVE only",
+  { skip: backendOf("deno") },
+  async () => {
+    await withPair(({ backend, client, server }) => {
+      const before = readKeepalive(backend, client.fd);
+      assert.equal(before.keepAlive, 0);
+      client.native.setKeepAlive(true);
+      server.native.setKeepAlive(true);
+      assert.deepEqual(readKeepalive(backend, client.fd), { ...before, keepAlive: 1 });
+      assert.deepEqual(readKeepalive(backend, server.fd), { ...before, keepAlive: 1 });
+    });
+  },
+);
 
 test("Deno fd lookup matches both endpoints and reuses released descriptors", {
-  skip: onlyOn("deno"),
+  skip: backendOf("deno"),
 }, async () => {
   const backend = loadBackend();
   const finder = new DenoFdFinder(backend);
@@ -417,7 +420,7 @@ test("Deno fd lookup matches both endpoints and reuses released descriptors", {
 test(
   "Bun setKeepAlive(true, ms) takes milliseconds: whole seconds of idle, 1 s interval, 10 probes",
   {
-    skip: onlyOn("bun"),
+    skip: backendOf("bun"),
   },
   async () => {
     await withPair(({ backend, client, server }) => {
@@ -431,7 +434,7 @@ test(
 );
 
 test("Bun setKeepAlive below 1000 ms turns keepalive on and leaves the timers alone", {
-  skip: onlyOn("bun"),
+  skip: backendOf("bun"),
 }, async () => {
   await withPair(({ backend, client }) => {
     const before = readKeepalive(backend, client.fd);
@@ -442,7 +445,7 @@ test("Bun setKeepAlive below 1000 ms turns keepalive on and leaves the timers al
 
 test(
   "Bun exposes fd on accepted, connecting and listening sockets",
-  { skip: onlyOn("bun") },
+  { skip: backendOf("bun") },
   async () => {
     const bun = (globalThis as unknown as { Bun: BunNet }).Bun;
     const backend = loadBackend();

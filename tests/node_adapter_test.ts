@@ -26,22 +26,21 @@ import { connect, connectionId, tuningReport, watchServer, watchSocket } from ".
 import { loadNodeBackend, nodeSocketFd } from "../adapters/_ffi_node.ts";
 import { loadDenoBackend } from "../adapters/_ffi_deno.ts";
 import { loadBunBackend } from "../adapters/_ffi_bun.ts";
-import { mustRun } from "./_skip.ts";
+import { mustRun, runtime } from "./_skip.ts";
 
-const host = "Deno" in globalThis ? "deno" : process.versions.bun !== undefined ? "bun" : "node";
-const onNode = host === "node";
-const backend = host === "deno"
+const onNode = runtime === "node";
+const backend = runtime === "deno"
   ? loadDenoBackend()
-  : host === "bun"
+  : runtime === "bun"
   ? loadBunBackend()
   : loadNodeBackend();
-const BACKEND_NAME = { node: "koffi", deno: "deno-ffi", bun: "bun-ffi" }[host];
+const BACKEND_NAME = { node: "koffi", deno: "deno-ffi", bun: "bun-ffi" }[runtime];
 // Without FFI these skip; CI must have it, so there they run and fail on `requireBackend()`.
 const ffiOnly = mustRun(backend.ok ? false : `setsockopt unavailable: ${backend.reason}`);
 // Node ≥ 24.19 sets interval and count itself; older Node, and Bun, leave them to setsockopt.
 const nodeSetsAll = Socket.prototype.setKeepAlive.length >= 4;
 // What setKeepAlive(true, idle) sets besides the idle time: Node and Bun interval 1 s and count 10.
-const sideEffects = host !== "deno";
+const sideEffects = runtime !== "deno";
 // Only Node's own handle can be made to report another descriptor.
 const nodeOnly = onNode ? false : "Node's handles only";
 

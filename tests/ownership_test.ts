@@ -14,6 +14,7 @@ import { LivenessMonitor, type MonitorOptions } from "../mod.ts";
 import * as node from "../adapters/node.ts";
 import * as deno from "../adapters/deno.ts";
 import * as bun from "../adapters/bun.ts";
+import { onlyOn, runtime } from "./_skip.ts";
 
 interface DenoApi {
   listen(options: { hostname: string; port: number }): DenoListener;
@@ -39,9 +40,6 @@ interface BunSocket extends bun.BunSocket {
 
 const denoApi = (globalThis as { Deno?: DenoApi }).Deno;
 const bunApi = (globalThis as { Bun?: BunApi }).Bun;
-const isDeno = denoApi !== undefined;
-const isBun = bunApi !== undefined;
-const isNode = !isDeno && !isBun;
 const HOST = "127.0.0.1";
 
 const NOT_A_MONITOR = 'Argument "monitor" must be a LivenessMonitor, got an object';
@@ -104,7 +102,7 @@ function lookalike(): never {
 // ---- every runtime -----------------------------------------------------------------------------
 
 test("an adapter used on another runtime says which one to use, in one wording", () => {
-  const here = isDeno ? "deno" : isBun ? "bun" : "node";
+  const here = runtime;
   const title = { node: "Node.js", deno: "Deno", bun: "Bun" }[here];
   const guard = (adapter: string, runtime: string) =>
     `The ${adapter} adapter runs only on ${runtime}: on ${title} use "socket-liveness/${here}"`;
@@ -162,7 +160,7 @@ const adapterListeners = (socket: Socket) =>
   ["end", "close", "connect"].map((event) => socket.listenerCount(event));
 
 test("node: a closed monitor or a lookalike is refused before a socket is opened", {
-  skip: !isNode && "Node only",
+  skip: onlyOn("node"),
 }, async (t) => {
   const { open, closed } = monitors<Socket>(t);
   const { server, accepted, port } = await nodeServer(t);
@@ -179,7 +177,7 @@ test("node: a closed monitor or a lookalike is refused before a socket is opened
 });
 
 test("node: a socket refused for its monitor is left untouched, and closes quietly", {
-  skip: !isNode && "Node only",
+  skip: onlyOn("node"),
 }, async (t) => {
   const { closed } = monitors<Socket>(t);
   const { port } = await nodeServer(t);
@@ -201,7 +199,7 @@ test("node: a socket refused for its monitor is left untouched, and closes quiet
 });
 
 test("node: a closed or foreign socket is refused, nothing tracked", {
-  skip: !isNode && "Node only",
+  skip: onlyOn("node"),
 }, async (t) => {
   const { open } = monitors<Socket>(t);
   const { port } = await nodeServer(t);
@@ -220,7 +218,7 @@ test("node: a closed or foreign socket is refused, nothing tracked", {
 });
 
 test("node: a socket is watched by one monitor; its own monitor gets the same id again", {
-  skip: !isNode && "Node only",
+  skip: onlyOn("node"),
 }, async (t) => {
   const { open: first, other: second } = monitors<Socket>(t, { idle: "200ms" });
   const { accepted, port } = await nodeServer(t);
@@ -249,7 +247,7 @@ test("node: a socket is watched by one monitor; its own monitor gets the same id
 });
 
 test("node: two copies of the library agree on who watches a socket", {
-  skip: !isNode && "Node only",
+  skip: onlyOn("node"),
 }, async (t) => {
   // A second copy of the library's files (an npm and a JSR install side by side), inside the
   // project so that its imports of koffi resolve.
@@ -279,7 +277,7 @@ test("node: two copies of the library agree on who watches a socket", {
 });
 
 test("node: an object that takes no property is watched all the same", {
-  skip: !isNode && "Node only",
+  skip: onlyOn("node"),
 }, async (t) => {
   const { open: first, other: second } = monitors<node.NodeWebSocket>(t, { idleTimeout: "10s" });
   const { port } = await nodeServer(t);
@@ -303,7 +301,7 @@ test("node: an object that takes no property is watched all the same", {
 });
 
 test("node: a server watched by two monitors: the second warns and leaves its sockets alone", {
-  skip: !isNode && "Node only",
+  skip: onlyOn("node"),
 }, async (t) => {
   const { open: first, other: second } = monitors<Socket>(t);
   const warnings: string[] = [];
@@ -346,7 +344,7 @@ async function denoPair(t: TestContext) {
 }
 
 test("deno: a closed monitor or a lookalike is refused before anything listens or connects", {
-  skip: !isDeno && "Deno only",
+  skip: onlyOn("deno"),
 }, async (t) => {
   const { open, closed } = monitors<deno.WatchedConn>(t);
   const listener = denoApi!.listen({ hostname: HOST, port: 0 });
@@ -373,7 +371,7 @@ test("deno: a closed monitor or a lookalike is refused before anything listens o
 });
 
 test("deno: a conn refused for its monitor, or closed, or foreign, is not tracked", {
-  skip: !isDeno && "Deno only",
+  skip: onlyOn("deno"),
 }, async (t) => {
   const { open, closed } = monitors<deno.WatchedConn>(t);
   const { client, accepted } = await denoPair(t);
@@ -394,7 +392,7 @@ test("deno: a conn refused for its monitor, or closed, or foreign, is not tracke
 });
 
 test("deno: a conn is watched by one monitor; its own monitor gets the same WatchedConn again", {
-  skip: !isDeno && "Deno only",
+  skip: onlyOn("deno"),
 }, async (t) => {
   const { open: first, other: second } = monitors<deno.WatchedConn>(t, { idle: "200ms" });
   const { client, accepted } = await denoPair(t);
@@ -423,7 +421,7 @@ test("deno: a conn is watched by one monitor; its own monitor gets the same Watc
 // ---- Bun ---------------------------------------------------------------------------------------
 
 test("bun: a closed monitor, a lookalike or another monitor's handler is refused at once", {
-  skip: !isBun && "Bun only",
+  skip: onlyOn("bun"),
 }, (t) => {
   const { open, other, closed } = monitors<bun.BunSocket>(t);
   refuses(() => bun.watchHandler(closed, {}), CLOSED_MONITOR);
@@ -437,7 +435,7 @@ test("bun: a closed monitor, a lookalike or another monitor's handler is refused
 });
 
 test("bun: a socket seen again by a handler of its monitor is watched once", {
-  skip: !isBun && "Bun only",
+  skip: onlyOn("bun"),
 }, async (t) => {
   const { open } = monitors<bun.BunSocket>(t, { idle: "200ms" });
   const warnings: string[] = [];
@@ -473,7 +471,7 @@ test("bun: a socket seen again by a handler of its monitor is watched once", {
 });
 
 test("bun: a socket another monitor's handler opens is left to that monitor", {
-  skip: !isBun && "Bun only",
+  skip: onlyOn("bun"),
 }, async (t) => {
   const { open: first, other: second } = monitors<bun.BunSocket>(t);
   const warnings: string[] = [];

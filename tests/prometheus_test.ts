@@ -10,10 +10,7 @@ import {
   toPrometheus,
 } from "../src/prometheus.ts";
 import type { MonitorStats } from "../src/stats.ts";
-
-type Runtime = "node" | "deno" | "bun";
-const runtime: Runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
-const onlyOn = (wanted: Runtime): string | false => runtime === wanted ? false : `${wanted} only`;
+import { onlyOn, runtime } from "./_skip.ts";
 
 // ---- a strict parser of the text format ------------------------------------------------------
 

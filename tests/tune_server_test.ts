@@ -38,20 +38,19 @@ import {
 import { loadNodeBackend } from "../adapters/_ffi_node.ts";
 import { loadDenoBackend } from "../adapters/_ffi_deno.ts";
 import { loadBunBackend } from "../adapters/_ffi_bun.ts";
-import { mustRun } from "./_skip.ts";
+import { mustRun, onlyOn, runtime, type RuntimeName } from "./_skip.ts";
 
-const host = "Deno" in globalThis ? "deno" : process.versions.bun !== undefined ? "bun" : "node";
-const loaded = host === "deno"
+const loaded = runtime === "deno"
   ? loadDenoBackend()
-  : host === "bun"
+  : runtime === "bun"
   ? loadBunBackend()
   : loadNodeBackend();
-const BACKEND = { node: "koffi", deno: "deno-ffi", bun: "bun-ffi" }[host];
+const BACKEND = { node: "koffi", deno: "deno-ffi", bun: "bun-ffi" }[runtime];
 const linux = process.platform === "linux" ? false : "Linux only";
 const withFfi = linux || mustRun(loaded.ok ? false : `setsockopt unavailable: ${loaded.reason}`);
-const only = (runtime: string): string | false => host === runtime ? withFfi : `${runtime} only`;
-const onlyOnNoFfi = (runtime: string): string | false =>
-  host === runtime ? linux : `${runtime} only`;
+/** A test of one runtime's listener tuning: on that runtime, with FFI (or without, for the second). */
+const only = (wanted: RuntimeName): string | false => onlyOn(wanted) || withFfi;
+const onlyOnNoFfi = (wanted: RuntimeName): string | false => onlyOn(wanted) || linux;
 
 const HOST = "127.0.0.1";
 // Values no runtime or system sets by itself: idle 7 s, interval 3 s, count 4, user timeout 9 s.

@@ -38,6 +38,7 @@ import {
   scriptCommand,
   withNetns,
 } from "./_netns.ts";
+import { onlyOn } from "./_skip.ts";
 
 const skip = netnsSkip();
 const SERVER = new URL(`./fixtures/ws_server_${runtime}.ts`, import.meta.url);
@@ -211,9 +212,9 @@ async function until(what: string, ok: () => boolean, ms = 5_000): Promise<void>
   }
 }
 
-const onBun = runtime === "bun" ? false : "a Bun test";
-const onDeno = runtime === "deno" ? false : "a Deno test";
-const onNode = runtime === "node" ? false : "a Node test";
+const onBun = onlyOn("bun");
+const onDeno = onlyOn("deno");
+const onNode = onlyOn("node");
 
 test("Bun: bad arguments are TypeErrors naming what is wrong", { skip: onBun }, async () => {
   const { watchWebSocket, connectionId } = await import("../adapters/bun.ts");
