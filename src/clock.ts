@@ -18,6 +18,10 @@ interface Unrefable {
   unref?: () => unknown;
 }
 
+// Constant for the life of the global, and a getter that costs more than the read of the time on
+// Node (about 50 ns of the 140): read once, at the first use.
+let timeOrigin: number | undefined;
+
 /**
  * The real clock: monotonic time (`performance.timeOrigin + performance.now()`, so it reads as
  * epoch milliseconds) and runtime timers that never keep a process alive.
@@ -32,7 +36,7 @@ interface Unrefable {
  */
 export const systemClock: Clock = Object.freeze({
   now(): number {
-    return performance.timeOrigin + performance.now();
+    return (timeOrigin ??= performance.timeOrigin) + performance.now();
   },
   setTimeout(callback: () => void, ms: number): unknown {
     // Node, Bun and Deno 2 all return a timer object with unref().
