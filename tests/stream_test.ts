@@ -23,27 +23,27 @@ import process from "node:process";
 import { LivenessMonitor, type Transition } from "../mod.ts";
 import { USER_TIMEOUT_SLACK_MS } from "../src/bound.ts";
 import {
-  DETECTION_TOLERANCE_MS,
   type JsonLine,
   type Netns,
   type NetnsChild,
   netnsSkip,
   runtime,
-  scriptCommand,
   withNetns,
 } from "./_netns.ts";
+import {
+  after,
+  gone,
+  type Server,
+  startClients as startClientsOf,
+  startServer as startServerOf,
+  within,
+} from "./_scenario.ts";
 
 const skip = netnsSkip();
 const SERVER = new URL(`./fixtures/sse_server_${runtime}.ts`, import.meta.url);
 const CLIENT = new URL("./fixtures/sse_client.ts", import.meta.url);
 const RESULTS = process.env.LIVENESS_SSE_RESULTS;
 
-/**
- * How late past its bound a death may be seen: the cut tests' allowance (DETECTION_TOLERANCE_MS:
- * kernel timer slop, two event loops, a pipe) and 100 ms more for the runtime's HTTP layer between
- * the kernel's error and the adapter (as the WebSocket suite allows).
- */
-const TOLERANCE_MS = DETECTION_TOLERANCE_MS + 100;
 const KEEPALIVE = { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" };
 const HEARTBEAT_MS = 1_000;
 
@@ -495,52 +495,17 @@ test("Deno without --allow-read: a client that leaves is an error, and the monit
 
 // ---- the scenarios -----------------------------------------------------------------------------
 
-interface Server {
-  child: NetnsChild;
-  ready: JsonLine;
-  ports: number[];
-}
-
+/** A server fixture of this runtime, every listener's user timeout applied. */
 async function startServer(ns: Netns, config: Record<string, unknown>): Promise<Server> {
-  const { cmd, args } = scriptCommand(SERVER, [JSON.stringify(config)]);
-  const child = ns.spawn(cmd, args);
-  const ready = await child.next((l) => l.event === "ready" || l.event === "error", 20_000);
-  assert.equal(ready.event, "ready", String(ready.message));
-  for (const report of ready.tuning as JsonLine[]) {
+  const server = await startServerOf(ns, SERVER, config);
+  for (const report of server.ready.tuning as JsonLine[]) {
     assert.equal((report.userTimeout as JsonLine).status, "applied", JSON.stringify(report));
   }
-  return { child, ready, ports: ready.ports as number[] };
+  return server;
 }
 
-async function startClients(
-  ns: Netns,
-  groups: { port: number; tag: string; count: number }[],
-): Promise<NetnsChild> {
-  const { cmd, args } = scriptCommand(CLIENT, [JSON.stringify({ groups })]);
-  const child = ns.spawn(cmd, args);
-  const ready = await child.next((l) => l.event === "ready" || l.event === "error", 30_000);
-  assert.equal(ready.event, "ready", String(ready.message));
-  return child;
-}
-
-const gone = (tag: string) => (line: JsonLine): boolean =>
-  line.event === "gone" && line.tag === tag;
-
-function after(child: NetnsChild, line: JsonLine, since: number): number {
-  return Math.round(child.receivedAt(line) - since);
-}
-
-function within(what: string, detectedMs: number, boundMs: number): void {
-  process.stderr.write(
-    `# ${runtime} ${what}: ${detectedMs} ms (bound ${boundMs} ms, ${
-      detectedMs - boundMs
-    } ms over)\n`,
-  );
-  assert.ok(
-    detectedMs <= boundMs + TOLERANCE_MS,
-    `${what}: ${detectedMs} ms, over the bound ${boundMs} ms + ${TOLERANCE_MS} ms`,
-  );
-}
+const startClients = (ns: Netns, groups: { port: number; tag: string; count: number }[]) =>
+  startClientsOf(ns, CLIENT, groups, 30_000);
 
 async function counts(clients: NetnsChild): Promise<Record<string, { events: number }>> {
   clients.command("count");

@@ -28,30 +28,22 @@ import process from "node:process";
 import { LivenessMonitor, type Transition } from "../mod.ts";
 import type { BunWebSocket } from "../adapters/bun.ts";
 import { USER_TIMEOUT_SLACK_MS } from "../src/bound.ts";
+import { type JsonLine, type Netns, netnsSkip, runtime, withNetns } from "./_netns.ts";
 import {
-  DETECTION_TOLERANCE_MS,
-  type JsonLine,
-  type Netns,
-  type NetnsChild,
-  netnsSkip,
-  runtime,
-  scriptCommand,
-  withNetns,
-} from "./_netns.ts";
+  after,
+  gone,
+  type Server,
+  startClients as startClientsOf,
+  startServer as startServerOf,
+  TOLERANCE_MS,
+  within,
+} from "./_scenario.ts";
 import { onlyOn } from "./_skip.ts";
 
 const skip = netnsSkip();
 const SERVER = new URL(`./fixtures/ws_server_${runtime}.ts`, import.meta.url);
 const CLIENT = new URL("./fixtures/ws_client.ts", import.meta.url);
 
-/**
- * How late past its bound a WebSocket death may be seen: the cut tests' allowance
- * (DETECTION_TOLERANCE_MS, 300 ms: kernel timer slop, two event loops, a pipe), and 100 ms more
- * for what a WebSocket adds on this 2-core machine: the runtime's WebSocket layer between the
- * kernel's error and the adapter, and a second server (the runtime's own mechanism) running beside
- * the watched one in the same namespace.
- */
-const TOLERANCE_MS = DETECTION_TOLERANCE_MS + 100;
 /**
  * For (e), where hundreds of deaths are printed, piped and parsed in one burst while as many pings
  * are answered each second: 400 ms more than one death's tolerance. Measured with 1,000
@@ -86,30 +78,10 @@ function record(result: Record<string, unknown>): void {
 
 // ---- fixtures --------------------------------------------------------------------------------
 
-interface Server {
-  child: NetnsChild;
-  ready: JsonLine;
-  ports: number[];
-}
-
-async function startServer(ns: Netns, config: Record<string, unknown>): Promise<Server> {
-  const { cmd, args } = scriptCommand(SERVER, [JSON.stringify(config)]);
-  const child = ns.spawn(cmd, args);
-  const ready = await child.next((l) => l.event === "ready" || l.event === "error", 20_000);
-  assert.equal(ready.event, "ready", String(ready.message));
-  return { child, ready, ports: ready.ports as number[] };
-}
-
-async function startClients(
-  ns: Netns,
-  groups: { port: number; tag: string; count: number }[],
-): Promise<NetnsChild> {
-  const { cmd, args } = scriptCommand(CLIENT, [JSON.stringify({ groups })]);
-  const child = ns.spawn(cmd, args);
-  const ready = await child.next((l) => l.event === "ready" || l.event === "error", 60_000);
-  assert.equal(ready.event, "ready", String(ready.message));
-  return child;
-}
+const startServer = (ns: Netns, config: Record<string, unknown>) =>
+  startServerOf(ns, SERVER, config);
+const startClients = (ns: Netns, groups: { port: number; tag: string; count: number }[]) =>
+  startClientsOf(ns, CLIENT, groups, 60_000);
 
 /** Both servers of a scenario: the watched one and the runtime's own, with the same clients. */
 async function startBoth(
@@ -121,14 +93,6 @@ async function startBoth(
     startServer(ns, { mode: "native", listeners: config.listeners }),
   ]);
   return { watched, native };
-}
-
-const gone = (tag: string) => (line: JsonLine): boolean =>
-  line.event === "gone" && line.tag === tag;
-
-/** Milliseconds from `since` to when this process read `line`. */
-function after(child: NetnsChild, line: JsonLine, since: number): number {
-  return Math.round(child.receivedAt(line) - since);
 }
 
 /** What the runtime's own mechanism said of `tag`, waiting up to NATIVE_WAIT_MS more for it. */
@@ -154,18 +118,6 @@ async function nativeVerdict(
     reason: null,
     waitedMs: Math.round(performance.now() - since),
   };
-}
-
-function within(what: string, detectedMs: number, boundMs: number, tolerance = TOLERANCE_MS) {
-  process.stderr.write(
-    `# ${runtime} ${what}: ${detectedMs} ms (bound ${boundMs} ms, ${
-      detectedMs - boundMs
-    } ms over)\n`,
-  );
-  assert.ok(
-    detectedMs <= boundMs + tolerance,
-    `${what}: ${detectedMs} ms, over the bound ${boundMs} ms + ${tolerance} ms`,
-  );
 }
 
 /** The reason a kernel time-out is told as: Bun's WebSockets do not say why they ended. */
