@@ -8,9 +8,9 @@ import {
   type JsonLine,
   type Netns,
   type NetnsChild,
-  runtime,
   scriptCommand,
 } from "./_netns.ts";
+import { runtime } from "./_skip.ts";
 
 // The Node 20 leg runs a bundle of the suites against the built package, with its own fixture.
 const FIXTURE = process.env.LIVENESS_PEER_FIXTURE ??
