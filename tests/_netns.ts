@@ -25,12 +25,13 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { inCI } from "./_skip.ts";
+import { inCI, runtime } from "./_skip.ts";
 
 /** Whether this machine can run the namespace tests, and if not, why. */
 export type NetnsAvailability = { ok: true } | { ok: false; reason: string };
@@ -91,6 +92,32 @@ export interface WithNetnsOptions {
  * keepalive bound; the old 1.5 s margin let 2 s through).
  */
 export const DETECTION_TOLERANCE_MS = 300;
+
+/** Milliseconds from `since` to when this process read `line` from `child`. */
+export function after(child: NetnsChild, line: JsonLine, since: number): number {
+  return Math.round(child.receivedAt(line) - since);
+}
+
+/**
+ * Checks that a detection came within its bound plus `tolerance`, and says how it went (on stderr,
+ * which every runner shows).
+ */
+export function withinBound(
+  what: string,
+  detectedMs: number,
+  boundMs: number,
+  tolerance: number = DETECTION_TOLERANCE_MS,
+): void {
+  process.stderr.write(
+    `# ${runtime} ${what}: ${detectedMs} ms (bound ${boundMs} ms, ${
+      detectedMs - boundMs
+    } ms over)\n`,
+  );
+  assert.ok(
+    detectedMs <= boundMs + tolerance,
+    `${what}: ${detectedMs} ms, over the bound ${boundMs} ms + ${tolerance} ms`,
+  );
+}
 
 const PREFIX = "sl-";
 const TABLE = "sl_cut";

@@ -1,15 +1,8 @@
 // The peer fixture of tests/fixtures/PROTOCOL.md, started inside a private network namespace and
 // read line by line: what the cut and lifecycle suites share.
-import type { TestContext } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import {
-  DETECTION_TOLERANCE_MS,
-  type JsonLine,
-  type Netns,
-  type NetnsChild,
-  scriptCommand,
-} from "./_netns.ts";
+import { type JsonLine, type Netns, type NetnsChild, scriptCommand } from "./_netns.ts";
 import { runtime } from "./_skip.ts";
 
 // The Node 20 leg runs a bundle of the suites against the built package, with its own fixture.
@@ -41,27 +34,3 @@ export const transition = (side: string, to?: string) => (line: JsonLine): boole
 
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
-
-/** How long after `since` this process read `line`, in whole milliseconds. */
-export function after(peer: Peer, line: JsonLine, since: number): number {
-  return Math.round(peer.child.receivedAt(line) - since);
-}
-
-/** Checks a detection against its documented bound, and says how it went. */
-export function withinBound(
-  t: TestContext,
-  what: string,
-  detectedMs: number,
-  boundMs: number,
-): void {
-  t.diagnostic(
-    `${runtime}: ${what} detected ${detectedMs} ms after it began (bound ${boundMs} ms, ${
-      detectedMs - boundMs
-    } ms over)`,
-  );
-  assert.ok(
-    detectedMs <= boundMs + DETECTION_TOLERANCE_MS,
-    `${what} detected ${detectedMs} ms after it began: over the documented ${boundMs} ms + ` +
-      `${DETECTION_TOLERANCE_MS} ms`,
-  );
-}

@@ -2,15 +2,16 @@
 // fixture started in a private network namespace (tests/_netns.ts) and read line by line, and how a
 // death the server reports is checked against its bound.
 import assert from "node:assert/strict";
-import process from "node:process";
 import {
   DETECTION_TOLERANCE_MS,
   type JsonLine,
   type Netns,
   type NetnsChild,
-  runtime,
   scriptCommand,
+  withinBound,
 } from "./_netns.ts";
+
+export { after } from "./_netns.ts";
 
 /**
  * How late past its bound a death may be seen: the cut tests' allowance (DETECTION_TOLERANCE_MS,
@@ -58,25 +59,12 @@ export async function startClients(
 export const gone = (tag: string): (line: JsonLine) => boolean => (line: JsonLine): boolean =>
   line.event === "gone" && line.tag === tag;
 
-/** Milliseconds from `since` to when this process read `line`. */
-export function after(child: NetnsChild, line: JsonLine, since: number): number {
-  return Math.round(child.receivedAt(line) - since);
-}
-
-/** Checks a detection against its bound, and says how it went (on stderr). */
+/** {@linkcode withinBound} with this suite's tolerance. */
 export function within(
   what: string,
   detectedMs: number,
   boundMs: number,
   tolerance: number = TOLERANCE_MS,
 ): void {
-  process.stderr.write(
-    `# ${runtime} ${what}: ${detectedMs} ms (bound ${boundMs} ms, ${
-      detectedMs - boundMs
-    } ms over)\n`,
-  );
-  assert.ok(
-    detectedMs <= boundMs + tolerance,
-    `${what}: ${detectedMs} ms, over the bound ${boundMs} ms + ${tolerance} ms`,
-  );
+  withinBound(what, detectedMs, boundMs, tolerance);
 }

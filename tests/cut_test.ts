@@ -6,8 +6,8 @@
 // fixture prints it) plus DETECTION_TOLERANCE_MS, counted from the moment the cut (or the hang) is in force.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type JsonLine, netnsSkip, withNetns } from "./_netns.ts";
-import { after, type Peer, sleep, startPeer, transition, withinBound } from "./_peer.ts";
+import { after, type JsonLine, netnsSkip, withinBound, withNetns } from "./_netns.ts";
+import { type Peer, sleep, startPeer, transition } from "./_peer.ts";
 
 const skip = netnsSkip();
 
@@ -55,7 +55,7 @@ test("the tuning report reads back what was applied", { skip, timeout: 60_000 },
 test("an idle cut is declared dead for keepalive-timeout within the bound, on both sides", {
   skip,
   timeout: 60_000,
-}, async (t) => {
+}, async () => {
   await withNetns(async (ns) => {
     const peer = await startPeer(ns, { keepalive: "2s:1s:3", watchKernel: true });
     const bound = Number((peer.ready.bound as JsonLine).idleMs);
@@ -76,17 +76,20 @@ test("an idle cut is declared dead for keepalive-timeout within the bound, on bo
       ["open -> probing (keepalive-probe)", "probing -> dead (keepalive-timeout)"],
     );
     // Probes go out `interval` apart, `count` of them, after the last answered one.
-    const first = Math.min(after(peer, server, cutStarted), after(peer, client, cutStarted));
+    const first = Math.min(
+      after(peer.child, server, cutStarted),
+      after(peer.child, client, cutStarted),
+    );
     assert.ok(first >= 3_000 - 200, `detected ${first} ms after the cut: too early`);
-    withinBound(t, "idle cut (server)", after(peer, server, cutDone), bound);
-    withinBound(t, "idle cut (client)", after(peer, client, cutDone), bound);
+    withinBound("idle cut (server)", after(peer.child, server, cutDone), bound);
+    withinBound("idle cut (client)", after(peer.child, client, cutDone), bound);
   }, { timeoutMs: 50_000 });
 });
 
 test("a cut with data in flight is declared dead for user-timeout within the bound", {
   skip,
   timeout: 60_000,
-}, async (t) => {
+}, async () => {
   await withNetns(async (ns) => {
     const peer = await startPeer(ns, {
       keepalive: { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" },
@@ -101,9 +104,9 @@ test("a cut with data in flight is declared dead for user-timeout within the bou
     const cutDone = performance.now();
     const server = await peer.child.next(transition("server", "dead"), 15_000);
     assert.equal(server.reason, "user-timeout");
-    const detected = after(peer, server, cutStarted);
+    const detected = after(peer.child, server, cutStarted);
     assert.ok(detected >= 3_000 - 200, `detected ${detected} ms after the cut: too early`);
-    withinBound(t, "busy cut", after(peer, server, cutDone), bound);
+    withinBound("busy cut", after(peer.child, server, cutDone), bound);
   }, { timeoutMs: 50_000 });
 });
 
@@ -133,7 +136,7 @@ test("a peer's reset is reset; a peer's FIN is an end, not a death", {
 test("a hung peer (healthy TCP, no answers) dies for heartbeat-timeout; a healthy one never does", {
   skip,
   timeout: 60_000,
-}, async (t) => {
+}, async () => {
   await withNetns(async (ns) => {
     const config = {
       keepalive: "2s:1s:3",
@@ -149,7 +152,7 @@ test("a hung peer (healthy TCP, no answers) dies for heartbeat-timeout; a health
     const hangAt = performance.now();
     const dead = await hung.child.next(transition("server", "dead"), bound + 10_000);
     assert.equal(dead.reason, "heartbeat-timeout");
-    withinBound(t, "hung peer", after(hung, dead, hangAt), bound);
+    withinBound("hung peer", after(hung.child, dead, hangAt), bound);
     // Keepalive alone would never have noticed: the hung side's kernel answers its probes.
     // Its only news is the server's own close: Bun's adapter aborts with RST (reset), Node's and
     // Deno's close with FIN, which a client that stopped reading does not see.

@@ -16,8 +16,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { type JsonLine, netnsSkip, runtime, withNetns } from "./_netns.ts";
-import { after, type Peer, sleep, startPeer, transition, withinBound } from "./_peer.ts";
+import { after, type JsonLine, netnsSkip, runtime, withinBound, withNetns } from "./_netns.ts";
+import { type Peer, sleep, startPeer, transition } from "./_peer.ts";
 
 const skip = netnsSkip();
 
@@ -41,7 +41,7 @@ const show = (line: JsonLine): string => `${line.from} -> ${line.to} (${line.rea
 test("the rule: a quiet connection with a user timeout is keepalive-timeout on both sides", {
   skip,
   timeout: 60_000,
-}, async (t) => {
+}, async () => {
   await withNetns(async (ns) => {
     const peer = await startPeer(ns, { keepalive: WITH_USER_TIMEOUT });
     const bound = Number((peer.ready.bound as JsonLine).idleMs);
@@ -54,15 +54,15 @@ test("the rule: a quiet connection with a user timeout is keepalive-timeout on b
       [show(server), show(client)],
       ["open -> dead (keepalive-timeout)", "open -> dead (keepalive-timeout)"],
     );
-    withinBound(t, "quiet cut (server)", after(peer, server, cut), bound);
-    withinBound(t, "quiet cut (client)", after(peer, client, cut), bound);
+    withinBound("quiet cut (server)", after(peer.child, server, cut), bound);
+    withinBound("quiet cut (client)", after(peer.child, client, cut), bound);
   }, { timeoutMs: 50_000 });
 });
 
 test("the rule: once the peer has answered, a quiet connection is keepalive-timeout again", {
   skip,
   timeout: 60_000,
-}, async (t) => {
+}, async () => {
   await withNetns(async (ns) => {
     const peer = await startPeer(ns, { keepalive: WITH_USER_TIMEOUT });
     const bound = Number((peer.ready.bound as JsonLine).idleMs);
@@ -74,7 +74,7 @@ test("the rule: once the peer has answered, a quiet connection is keepalive-time
     await ns.cut(peer.port);
     const server = await peer.child.next(transition("server", "dead"), bound + 10_000);
     assert.equal(show(server), "open -> dead (keepalive-timeout)");
-    withinBound(t, "quiet cut after an answer (server)", after(peer, server, cut), bound);
+    withinBound("quiet cut after an answer (server)", after(peer.child, server, cut), bound);
     // The client sent PONG after the server last sent anything: by the rule, its death is
     // user-timeout (it cannot know its answer arrived).
     const client = await peer.child.next(transition("client", "dead"), 10_000);
@@ -85,7 +85,7 @@ test("the rule: once the peer has answered, a quiet connection is keepalive-time
 test("the rule: the same cut with data in flight is user-timeout", {
   skip,
   timeout: 60_000,
-}, async (t) => {
+}, async () => {
   await withNetns(async (ns) => {
     const peer = await startPeer(ns, { keepalive: WITH_USER_TIMEOUT });
     const bound = Number((peer.ready.bound as JsonLine).busyMs);
@@ -95,7 +95,7 @@ test("the rule: the same cut with data in flight is user-timeout", {
     await ns.cut(peer.port);
     const server = await peer.child.next(transition("server", "dead"), bound + 10_000);
     assert.equal(show(server), "open -> dead (user-timeout)");
-    withinBound(t, "busy cut (server)", after(peer, server, cut), bound);
+    withinBound("busy cut (server)", after(peer.child, server, cut), bound);
     await sleep(200);
     assert.deepEqual(ends(peer, "server"), ["open -> dead (user-timeout)"]);
   }, { timeoutMs: 50_000 });
@@ -139,7 +139,7 @@ test(`a write that meets the kernel's verdict first is still a death: ${REPEAT} 
         10_000,
       );
       seen.push(show(end));
-      times.push(after(peer, end, cut));
+      times.push(after(peer.child, end, cut));
       await peer.child.kill();
       await ns.heal();
     }
@@ -168,7 +168,7 @@ test("a peer that keeps its TCP up but stops reading is stalled, not user-timeou
     peer.child.command("flood"); // the server writes as fast as it can: the window closes
     const server = await peer.child.next(transition("server", "dead"), 20_000);
     assert.equal(show(server), "open -> dead (stalled)");
-    const detected = after(peer, server, start);
+    const detected = after(peer.child, server, start);
     t.diagnostic(`${runtime}: stalled peer dead after ${detected} ms (user timeout 3000 ms)`);
     assert.ok(detected >= 3_000, `declared dead ${detected} ms after the flood began: too early`);
     // Its peer never noticed a thing: its kernel answered every probe.
@@ -186,7 +186,7 @@ for (const heartbeat of [false, true]) {
       heartbeat ? ", heartbeat or not" : ""
     }`,
     { skip, timeout: 60_000 },
-    async (t) => {
+    async () => {
       await withNetns(async (ns) => {
         const peer = await startPeer(ns, {
           keepalive: WITH_USER_TIMEOUT,
@@ -197,7 +197,7 @@ for (const heartbeat of [false, true]) {
         const start = performance.now();
         peer.child.command("dial");
         const dead = await peer.child.next(transition("dial", "dead"), CONNECT_TIMEOUT_MS + 10_000);
-        const detected = after(peer, dead, start);
+        const detected = after(peer.child, dead, start);
         await sleep(300);
         assert.deepEqual(
           peer.child.lines.filter(transition("dial")).map(show),
@@ -205,7 +205,7 @@ for (const heartbeat of [false, true]) {
         );
         // The monitor's deadlines fire on its ticks (100 ms), never early.
         assert.ok(detected >= CONNECT_TIMEOUT_MS - 50, `dead after ${detected} ms: too early`);
-        withinBound(t, "connect into a cut", detected, CONNECT_TIMEOUT_MS + 100);
+        withinBound("connect into a cut", detected, CONNECT_TIMEOUT_MS + 100);
         assert.ok(!peer.child.lines.some((line) => line.event === "dialed"), "never connected");
         // Deno's and Bun's connect() reject with a time-out; Node's socket is destroyed without one.
         if (runtime !== "node") {
