@@ -24,7 +24,7 @@
 
 import type { LivenessMonitor } from "../src/monitor.ts";
 import type { ConnectionId, Driver } from "../src/connection.ts";
-import { AdapterKit, tunedByListener } from "../src/_kit.ts";
+import { AdapterKit, CONNECTING, tunedByListener } from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";
 import {
   abnormalClose,
@@ -231,7 +231,7 @@ export function upgradeWebSocket<W extends DenoWebSocket = WebSocket>(
     idleTimeout: idleTimeout ?? (monitor.policy.heartbeat !== undefined ? 0 : 30),
   });
   const socket = upgraded.socket as W;
-  const id: ConnectionId = monitor.track(socket, driver as Driver<W>, { connecting: true });
+  const id: ConnectionId = monitor.track(socket, driver as Driver<W>, CONNECTING);
   webSocketKit.register<WebSocketWatch>([socket], {
     monitor,
     id,

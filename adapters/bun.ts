@@ -76,6 +76,7 @@ import type { ConnectionId, ConnectionState, Driver } from "../src/connection.ts
 import type { ListenerReport, TuningReport } from "../src/tune.ts";
 import {
   AdapterKit,
+  CONNECTING,
   endpointsOf,
   type ListenerWhere,
   messageOf,
@@ -385,7 +386,7 @@ function wrap<S extends BunSocket, H extends SocketHandler<S>>(
   // The listeners this handler tried to tune: one attempt each.
   const tried = new WeakSet<object>();
   if (attempt !== undefined) {
-    attempt.id = monitor.track(attempt.standIn as S, driver, { connecting: true });
+    attempt.id = monitor.track(attempt.standIn as S, driver, CONNECTING);
     kit.register<BunWatch>([attempt.standIn], {
       monitor,
       id: attempt.id,

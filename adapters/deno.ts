@@ -38,7 +38,13 @@
 import type { LivenessMonitor } from "../src/monitor.ts";
 import type { ConnectionId, ConnectionState, Driver } from "../src/connection.ts";
 import type { ListenerReport, TuningReport } from "../src/tune.ts";
-import { AdapterKit, type ListenerWhere, type Watch, type WatchOptions } from "../src/_kit.ts";
+import {
+  AdapterKit,
+  CONNECTING,
+  type ListenerWhere,
+  type Watch,
+  type WatchOptions,
+} from "../src/_kit.ts";
 import { describe } from "../src/_validate.ts";
 import { loadDenoBackend } from "./_ffi_deno.ts";
 import { findDenoFd, knownDenoFd, releaseDenoFd } from "./_deno_fd.ts";
@@ -320,9 +326,6 @@ const CONNECT_KEYS = [
   "autoSelectFamily",
   "autoSelectFamilyAttemptDelay",
 ] as const;
-
-// An accepted conn passes no options to track(): no object, and no keys to check.
-const CONNECTING = { connecting: true } as const;
 
 class Watched implements WatchedConn {
   readonly id: ConnectionId;

@@ -74,6 +74,7 @@ import type {
 } from "../mod.ts";
 import {
   AdapterKit,
+  CONNECTING,
   currentRuntime,
   endpointsOf,
   messageOf,
@@ -612,8 +613,6 @@ function kitOf(
 }
 
 const WATCH_KEYS = ["ffi"];
-// An accepted socket passes no options to track(): no object, and no keys to check.
-const CONNECTING = { connecting: true } as const;
 
 /**
  * The ownership rule, then tracking: nothing can throw once `track` has succeeded. `fresh`: just

@@ -36,6 +36,7 @@
 
 import { LivenessMonitor } from "./monitor.ts";
 import type { ConnectionId, ConnectionState } from "./connection.ts";
+import type { TrackOptions } from "./options.ts";
 import type { KeepaliveSettings } from "./keepalive.ts";
 import { formatDuration } from "./duration.ts";
 import {
@@ -320,6 +321,12 @@ export function tunedByListener<S extends object>(
     endpoints: () => undefined,
   };
 }
+
+/**
+ * What `track()` is given for a connection not established yet, made once (an established one is
+ * given nothing: no object per accepted connection, and no keys to check).
+ */
+export const CONNECTING: TrackOptions = Object.freeze({ connecting: true });
 
 /**
  * The warning for a connection the accept path leaves unwatched (it never throws at the runtime).
