@@ -19,6 +19,13 @@ import type { BackendResult } from "../../src/_sockopt.ts";
  * FFI; noffi: adapter, no FFI.
  */
 export type Mode = "plain" | "tuned" | "tracked" | "noffi";
+
+/** Throws unless `mode` is one of the modes. */
+export function checkMode(mode: unknown): asserts mode is Mode {
+  if (!["plain", "tuned", "tracked", "noffi"].includes(mode as string)) {
+    throw new TypeError(`mode must be plain, tuned, tracked or noffi, got ${mode}`);
+  }
+}
 export type Kind = "echo" | "accept";
 
 export interface ServerConfig {
@@ -81,9 +88,7 @@ export const ONE: Uint8Array = new Uint8Array([0x2a]);
 
 export function readConfig(): ServerConfig {
   const config = JSON.parse(process.argv[2] ?? "{}") as Partial<ServerConfig>;
-  if (!["plain", "tuned", "tracked", "noffi"].includes(config.mode ?? "")) {
-    throw new TypeError(`mode must be plain, tuned, tracked or noffi, got ${config.mode}`);
-  }
+  checkMode(config.mode);
   if (!["echo", "accept"].includes(config.kind ?? "")) {
     throw new TypeError(`kind must be echo or accept, got ${config.kind}`);
   }

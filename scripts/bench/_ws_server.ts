@@ -7,25 +7,24 @@
 // Started as `<runtime> _ws_server_<runtime>.ts '{"mode":"plain"|"tuned"|"tracked"|"noffi"}'`.
 // Every WebSocket echoes each message it gets. plain: the runtime's server with its defaults, no
 // socket-liveness; tuned: the same, its listener tuned by tuneServer and nothing tracked (what the
-// kernel's keepalive and user timeout cost by themselves); tracked: the adapter as the README shows it (Bun: watchWebSocket + tuneServer;
-// Deno: upgradeWebSocket + tuneServer; Node: watchWebSocketServer) with the monitor below; noffi:
+// kernel's keepalive and user timeout cost by themselves); tracked: the adapter as the README shows
+// it (Bun: watchWebSocket + tuneServer; Deno: upgradeWebSocket + tuneServer; Node:
+// watchWebSocketServer) with the monitor below; noffi:
 // the same with `ffi: false` (nothing tuned through FFI: what the rest of tracking costs).
 
 import process from "node:process";
 import { LivenessMonitor, type MonitorOptions } from "../../mod.ts";
-import { stats } from "./_server.ts";
+import { checkMode, type Mode, stats } from "./_server.ts";
 
 export { serve, stats } from "./_server.ts";
 
 export interface WsServerConfig {
-  readonly mode: "plain" | "tuned" | "tracked" | "noffi";
+  readonly mode: Mode;
 }
 
 export function readWsConfig(): WsServerConfig {
   const config = JSON.parse(process.argv[2] ?? "{}") as Partial<WsServerConfig>;
-  if (!["plain", "tuned", "tracked", "noffi"].includes(config.mode ?? "")) {
-    throw new TypeError(`mode must be plain, tuned, tracked or noffi, got ${config.mode}`);
-  }
+  checkMode(config.mode);
   return config as WsServerConfig;
 }
 
