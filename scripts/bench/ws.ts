@@ -31,6 +31,7 @@ import { connect, type Socket } from "node:net";
 import process from "node:process";
 import { commonArgs, Recorder } from "./_results.ts";
 import { family, parseTarget, type Target, versionOf } from "./_runtimes.ts";
+import type { Mode } from "./_server.ts";
 import {
   BenchServer,
   cpu,
@@ -46,7 +47,7 @@ import {
 
 const GROUPS = ["echo", "upgrade"] as const;
 type Group = (typeof GROUPS)[number];
-type Mode = "plain" | "tuned" | "tracked" | "noffi";
+
 const ECHO_MODES: readonly Mode[] = ["plain", "tuned", "tracked"];
 const UPGRADE_MODES: readonly Mode[] = ["plain", "noffi", "tracked"];
 
