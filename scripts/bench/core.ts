@@ -17,9 +17,12 @@
 // scripts/bench/run.mjs runs this on every runtime and collects the lines.
 //
 // The monitor's timer is driven by a hand-fired clock, so a tick's time is the monitor's timer
-// callback alone. Memory is the heap delta after a forced GC, counting typed-array backing stores.
+// callback alone; a tick in which this thread waited for a CPU (on Linux, from its schedstat) is
+// left out and counted (`tick.*.disturbed`). Memory is the heap delta after a forced GC, counting
+// typed-array backing stores.
 
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type Clock, type Driver, LivenessMonitor, type MonitorOptions } from "../../mod.ts";
@@ -204,6 +207,7 @@ function record(
   samples: readonly number[],
   extra: { sample?: number; p99?: boolean } = {},
 ): void {
+  if (samples.length === 0) return progress(`${metric} at ${n}: no samples (all disturbed)`);
   const sorted = [...samples].sort((a, b) => a - b);
   const median = quantile(sorted, 0.5);
   const max = sorted[sorted.length - 1];
@@ -271,12 +275,37 @@ function filled<T>(n: number, value: T): T[] {
   return out;
 }
 
+// A tick in one of whose slices this thread waited this long for a CPU (another process or the host
+// had it) was disturbed, not held by the monitor: it is left out, and counted.
+const WAITED_MS = 0.5;
+const SCHEDSTAT = "/proc/thread-self/schedstat";
+let schedstat = true;
+
+/**
+ * How long this thread has waited on a run queue so far, in ms: the second field of Linux's
+ * schedstat, brought up to date when the thread gets a CPU back. 0 where there is none.
+ */
+function waitedMs(): number {
+  if (!schedstat) return 0;
+  try {
+    return Number(readFileSync(SCHEDSTAT, "utf8").split(" ")[1]) / 1e6;
+  } catch {
+    schedstat = false;
+    return 0;
+  }
+}
+
 /** A clock whose one timer fires only when the benchmark says, so that a tick can be timed alone. */
 class HandClock implements Clock {
   time = 0;
   /** Of the last fire(): all its slices together, in ms, and how many there were. */
   total = 0;
   slices = 0;
+  /**
+   * Of the last fire(): the longest this thread waited for a CPU within one slice, in ms. A wait for
+   * a collection's helper threads is not a wait for a CPU: it does not count here.
+   */
+  waited = 0;
   #callback: (() => void) | undefined = undefined;
   #ms = 0;
   now(): number {
@@ -300,13 +329,16 @@ class HandClock implements Clock {
     let longest = 0;
     this.total = 0;
     this.slices = 0;
+    this.waited = 0;
     do {
       const callback = this.#callback;
       if (callback === undefined) throw new Error("The monitor has no timer set");
       this.#callback = undefined;
+      const waited = waitedMs();
       const start = performance.now();
       callback();
       const took = performance.now() - start;
+      this.waited = Math.max(this.waited, waitedMs() - waited);
       if (took > longest) longest = took;
       this.total += took;
       this.slices++;
@@ -676,11 +708,14 @@ async function benchMixed(n: number): Promise<void> {
 // ---- 3. scheduler ticks ----------------------------------------------------------------------
 
 interface TickRun {
+  /** The longest slice of each timed tick; NaN for a disturbed one (see WAITED_MS). */
   readonly idle: number[];
   readonly expiry: number[];
-  /** The expiring ticks' whole work (all slices) and how many slices each took. */
+  /** The expiring ticks' whole work (all slices; NaN when disturbed) and how many slices each took. */
   readonly expiryTotal: number[];
   readonly expirySlices: number[];
+  /** How long this thread waited for a CPU in each disturbed tick (its longest wait), in ms. */
+  readonly waited: number[];
   readonly idleVisits: number[];
   readonly expiryVisits: number[];
 }
@@ -753,11 +788,17 @@ function tickRun(n: number, sampling: boolean): TickRun {
   // whichever timed tick runs then. The ticks themselves allocate nothing that needs one.
   if (!sampling) collect();
 
+  const waited: number[] = [];
+  const timed = (ms: number): number => {
+    if (clock.waited < WAITED_MS) return ms;
+    waited.push(clock.waited);
+    return NaN;
+  };
   const idle: number[] = [];
   const idleVisits: number[] = [];
   for (let t = 0; t < IDLE_TICKS; t++) {
     markSome();
-    idle.push(clock.fire(RESOLUTION));
+    idle.push(timed(clock.fire(RESOLUTION)));
     idleVisits.push(visitsOf());
   }
   if (driver.destroyed !== 0) throw new Error(`${driver.destroyed} died in ticks meant to be idle`);
@@ -790,8 +831,8 @@ function tickRun(n: number, sampling: boolean): TickRun {
       if (driver.destroyed !== before) throw new Error("A connection died off schedule");
       continue;
     }
-    expiry.push(ms);
-    expiryTotal.push(clock.total);
+    expiry.push(timed(ms));
+    expiryTotal.push(Number.isNaN(expiry[expiry.length - 1]) ? NaN : clock.total);
     expirySlices.push(clock.slices);
     expiryVisits.push(visitsOf());
     const size = Math.ceil((n - group) / 100);
@@ -805,7 +846,7 @@ function tickRun(n: number, sampling: boolean): TickRun {
   }
   sink += monitor.size;
   monitor.close();
-  return { idle, expiry, expiryTotal, expirySlices, idleVisits, expiryVisits };
+  return { idle, expiry, expiryTotal, expirySlices, waited, idleVisits, expiryVisits };
 }
 
 function benchTick(n: number): void {
@@ -817,11 +858,12 @@ function benchTick(n: number): void {
   const expiry: number[] = [];
   const expiryTotal: number[] = [];
   const expirySlices: number[] = [];
+  const waited: number[] = [];
   const idlePerSlot: number[] = [];
   const expiryPerSlot: number[] = [];
   const perSlot = (ms: readonly number[], visits: readonly number[], out: number[]): void => {
     ms.forEach((t, i) => {
-      if (visits[i] > 0) out.push(t * 1e6 / visits[i]);
+      if (visits[i] > 0 && !Number.isNaN(t)) out.push(t * 1e6 / visits[i]);
     });
   };
   for (let run = 0; run < TICK_RUNS; run++) {
@@ -830,19 +872,25 @@ function benchTick(n: number): void {
     expiry.push(...r.expiry);
     expiryTotal.push(...r.expiryTotal);
     expirySlices.push(...r.expirySlices);
+    waited.push(...r.waited);
     perSlot(r.idle, counted.idleVisits, idlePerSlot);
     perSlot(r.expiryTotal, counted.expiryVisits, expiryPerSlot);
     collect(); // the next run starts from a clean heap
   }
-  record(n, "tick.idle", "ms", idle, { p99: true });
+  const kept = (ticks: readonly number[]): number[] => ticks.filter((ms) => !Number.isNaN(ms));
+  record(n, "tick.idle", "ms", kept(idle), { p99: true });
   record(n, "tick.idle.visits", "slots", counted.idleVisits);
   record(n, "tick.idle.perSlot", "ns/slot", idlePerSlot);
   // The longest slice: how long the event loop was held at once (the goal); then all the work.
-  record(n, "tick.expire1pct", "ms", expiry, { p99: true });
-  record(n, "tick.expire1pct.total", "ms", expiryTotal, { p99: true });
+  record(n, "tick.expire1pct", "ms", kept(expiry), { p99: true });
+  record(n, "tick.expire1pct.total", "ms", kept(expiryTotal), { p99: true });
   record(n, "tick.expire1pct.slices", "slices", expirySlices);
   record(n, "tick.expire1pct.visits", "slots", counted.expiryVisits);
   record(n, "tick.expire1pct.perSlot", "ns/slot", expiryPerSlot);
+  // The ticks left out, and how long this thread waited for a CPU in each.
+  record(n, "tick.idle.disturbed", "ticks", [idle.length - kept(idle).length]);
+  record(n, "tick.expire1pct.disturbed", "ticks", [expiry.length - kept(expiry).length]);
+  if (waited.length > 0) record(n, "tick.disturbed.waited", "ms", waited);
 }
 
 // ---- 4. sweeps -------------------------------------------------------------------------------
