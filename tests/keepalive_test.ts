@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { detectionBound, resolveKeepalive } from "../mod.ts";
+import { resolveKeepalive } from "../mod.ts";
 
 test("resolveKeepalive takes an object of durations", () => {
   const settings = resolveKeepalive({ idle: "2s", interval: 1000, count: 3, userTimeout: "3s" });
@@ -136,76 +136,4 @@ test("resolveKeepalive enforces the kernel's limits with specific errors", () =>
   assert.throws(() => resolveKeepalive(42), { name: "TypeError" });
   assert.throws(() => resolveKeepalive(null), { name: "TypeError" });
   assert.throws(() => resolveKeepalive([]), { name: "TypeError" });
-});
-
-test("detectionBound: keepalive alone is idle + interval x count", () => {
-  const bound = detectionBound({ keepalive: "2s:1s:3" });
-  assert.equal(bound.idleMs, 5_000);
-  assert.equal(bound.idleBy, "keepalive");
-  assert.equal(bound.busyBy, "retransmission");
-  assert.equal(bound.busyMs, 924_600);
-});
-
-test("detectionBound: a user timeout caps keepalive at the first probe at or after it", () => {
-  const a = detectionBound({
-    keepalive: { idle: "2s", interval: "1s", count: 3, userTimeout: "3s" },
-  });
-  assert.equal(a.idleMs, 3_000);
-  assert.equal(a.busyMs, 4_000); // the user timeout, and up to a second for the kernel's timer
-  assert.equal(a.busyBy, "user-timeout");
-  // 10 s idle, then probes every 4 s: the first probe timer at or after 15 s is at 18 s.
-  const b = detectionBound({
-    keepalive: { idle: "10s", interval: "4s", count: 9, userTimeout: "15s" },
-  });
-  assert.equal(b.idleMs, 18_000);
-  // A user timeout shorter than the idle time still needs one probe.
-  const c = detectionBound({ keepalive: { idle: "10s", interval: "4s", userTimeout: "1s" } });
-  assert.equal(c.idleMs, 14_000);
-});
-
-test("detectionBound: a heartbeat bounds both cases, with three ticks of slack", () => {
-  const bound = detectionBound({
-    keepalive: "off",
-    heartbeat: { interval: "1s", timeout: "500ms" },
-    resolution: 100,
-  });
-  assert.equal(bound.idleMs, 1_800);
-  assert.equal(bound.idleBy, "heartbeat");
-  assert.equal(bound.busyMs, 1_800);
-  assert.equal(bound.keepaliveMs, Infinity);
-});
-
-test("detectionBound: idle timeout counts for quiet connections only", () => {
-  const bound = detectionBound({ keepalive: "off", idleTimeout: "10s", resolution: 50 });
-  assert.equal(bound.idleMs, 10_100);
-  assert.equal(bound.idleBy, "idle-timeout");
-  assert.equal(bound.busyBy, "retransmission");
-});
-
-test("detectionBound warns about system defaults and a middlebox budget", () => {
-  const bound = detectionBound({ budget: "350s" });
-  assert.equal(bound.idleMs, 7_875_000);
-  assert.deepEqual([...bound.warnings], [
-    "keepalive idle is the system's 7200 s: a cut cable goes unnoticed for 7875 s; set keepalive.idle",
-    "no user timeout: a peer that vanishes while data is in flight is noticed only after the kernel's retransmissions (924.6 s); set keepalive.userTimeout",
-    "keepalive idle 7200 s exceeds the 350 s budget: the middlebox will drop this flow before the first probe",
-  ]);
-  const fine = detectionBound({ keepalive: { idle: "60s", userTimeout: "30s" }, budget: "350s" });
-  assert.deepEqual([...fine.warnings], []);
-  const off = detectionBound({ keepalive: "off" });
-  assert.match(off.warnings[0], /^keepalive is off and no heartbeat or idle timeout is set/);
-  const pinged = detectionBound({
-    keepalive: "off",
-    heartbeat: { interval: "30s", timeout: "10s" },
-    budget: "350s",
-  });
-  assert.deepEqual([...pinged.warnings], []);
-});
-
-test("detectionBound rejects unknown options", () => {
-  assert.throws(() => detectionBound({ keepAlive: "on" } as never), {
-    name: "TypeError",
-    message:
-      'Unknown option "keepAlive": expected one of keepalive, heartbeat, idleTimeout, resolution, budget, system',
-  });
 });
