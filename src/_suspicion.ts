@@ -42,8 +42,9 @@ export class Suspicion {
   #dueTick = new Float64Array(0);
 
   /**
-   * The fewest ticks from an arrival to φ's crossing, whatever the samples: the crossing grows with
-   * the mean (never below 0 plus the acceptable pause) and the deviation (never below its minimum).
+   * The fewest ticks from an arrival to φ's crossing, whatever the samples: for a threshold of
+   * log10(2) or more the crossing grows with the mean (never below 0 plus the acceptable pause) and
+   * the deviation (never below its minimum).
    */
   readonly soonestTicks: number;
 
@@ -54,7 +55,11 @@ export class Suspicion {
       settings.acceptablePauseMs,
       settings.minStdDeviationMs,
     );
-    this.soonestTicks = Math.max(1, Math.floor(crossing / resolution));
+    // Below log10(2) φ crosses before the mean, the sooner the wider the spread: no bound but the
+    // next tick.
+    this.soonestTicks = settings.threshold < Math.log10(2)
+      ? 1
+      : Math.max(1, Math.floor(crossing / resolution));
   }
 
   grow(capacity: number): void {
