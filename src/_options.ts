@@ -96,26 +96,33 @@ export interface Config<C = unknown> {
   onWarning: ((message: string) => void) | undefined;
 }
 
+/** The monitor's tick, in ms, from its option (default 100 ms); checked. */
+export function resolutionOf(value: unknown): number {
+  const resolution = value === undefined ? 100 : parseDuration(value, "resolution");
+  if (!(resolution >= 1 && resolution <= 60_000)) {
+    throw new RangeError(`Option "resolution" must be from 1 ms to 60000 ms, got ${resolution} ms`);
+  }
+  return resolution;
+}
+
+/** A duration the monitor counts in ticks, in ms: from the resolution up; checked. */
+export function tickedMs(value: unknown, option: string, resolution: number): number {
+  const ms = parseDuration(value, option);
+  if (ms < resolution || ms > MAX_DURATION_MS) {
+    throw new RangeError(
+      `Option "${option}" must be from ${resolution} ms (the resolution) to ${MAX_DURATION_MS} ms, got ${ms} ms`,
+    );
+  }
+  return ms;
+}
+
 /** Validates monitor options; throws TypeError/RangeError naming the option. */
 export function parseOptions<C>(options: MonitorOptions<C> | undefined): Config<C> {
   const opts = objectOrUndefined(options, "options") ?? {};
   knownKeys(opts, "", OPTION_KEYS);
-  const resolution = opts.resolution === undefined
-    ? 100
-    : parseDuration(opts.resolution, "resolution");
-  if (!(resolution >= 1 && resolution <= 60_000)) {
-    throw new RangeError(`Option "resolution" must be from 1 ms to 60000 ms, got ${resolution} ms`);
-  }
-  const ticks = (value: unknown, option: string): number => {
-    if (value === undefined) return 0;
-    const ms = parseDuration(value, option);
-    if (ms < resolution || ms > MAX_DURATION_MS) {
-      throw new RangeError(
-        `Option "${option}" must be from ${resolution} ms (the resolution) to ${MAX_DURATION_MS} ms, got ${ms} ms`,
-      );
-    }
-    return Math.ceil(ms / resolution);
-  };
+  const resolution = resolutionOf(opts.resolution);
+  const ticks = (value: unknown, option: string): number =>
+    value === undefined ? 0 : Math.ceil(tickedMs(value, option, resolution) / resolution);
   const clock = opts.clock ?? systemClock;
   if (
     typeof clock !== "object" || clock === null || typeof (clock as Clock).now !== "function" ||

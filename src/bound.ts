@@ -12,6 +12,7 @@ import {
   resolveKeepalive,
 } from "./keepalive.ts";
 import { describe, knownKeys, objectOrUndefined } from "./_validate.ts";
+import { resolutionOf, tickedMs } from "./_options.ts";
 
 /** What detects a vanished peer first. */
 export type Detector =
@@ -90,13 +91,12 @@ export const USER_TIMEOUT_SLACK_MS = 1_000;
  * ```
  */
 export function detectionBound(options: BoundOptions = {}): DetectionBound {
-  const opts = objectOrUndefined(options, "") ?? {};
+  const opts = objectOrUndefined(options, "options") ?? {};
   knownKeys(opts, "", KEYS);
   const keepalive = resolveKeepalive(opts.keepalive);
   const system = checkSystem(opts.system) ?? LINUX_DEFAULTS;
-  const resolution = opts.resolution === undefined
-    ? 100
-    : parseDuration(opts.resolution, "resolution");
+  // Checked as the monitor checks them: a value it would refuse bounds nothing.
+  const resolution = resolutionOf(opts.resolution);
   const warnings: string[] = [...keepalive.adjustments];
   const ticks = (ms: number) => Math.ceil(ms / resolution);
 
@@ -110,18 +110,16 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
   let heartbeatIntervalMs = Infinity;
   if (heartbeat !== undefined) {
     knownKeys(heartbeat, "heartbeat", ["interval", "timeout", "send", "ackOnData"]);
-    heartbeatIntervalMs = parseDuration(heartbeat.interval, "heartbeat.interval");
+    heartbeatIntervalMs = tickedMs(heartbeat.interval, "heartbeat.interval", resolution);
+    const timeoutMs = tickedMs(heartbeat.timeout, "heartbeat.timeout", resolution);
     // The monitor counts whole ticks: each duration rounds up to one.
-    const ms =
-      (ticks(heartbeatIntervalMs) + ticks(parseDuration(heartbeat.timeout, "heartbeat.timeout")) +
-        3) *
-      resolution;
+    const ms = (ticks(heartbeatIntervalMs) + ticks(timeoutMs) + 3) * resolution;
     candidatesIdle.push([ms, "heartbeat"]);
     candidatesBusy.push([ms, "heartbeat"]);
   }
   if (opts.idleTimeout !== undefined) {
     candidatesIdle.push([
-      (ticks(parseDuration(opts.idleTimeout, "idleTimeout")) + 2) * resolution,
+      (ticks(tickedMs(opts.idleTimeout, "idleTimeout", resolution)) + 2) * resolution,
       "idle-timeout",
     ]);
   }
@@ -132,7 +130,10 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
     warnings.push(
       "keepalive is off and no heartbeat or idle timeout is set: a silent peer is never detected",
     );
-  } else if (keepalive.enabled && keepalive.idleMs === undefined && heartbeat === undefined) {
+  } else if (
+    keepalive.enabled && keepalive.idleMs === undefined && heartbeat === undefined &&
+    opts.idleTimeout === undefined
+  ) {
     warnings.push(
       `keepalive idle is the system's ${
         formatDuration(system.idleMs)
