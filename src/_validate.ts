@@ -3,6 +3,7 @@
 /** A short description of a bad value for an error message. */
 export function describe(value: unknown): string {
   if (value === null) return "null";
+  if (value === undefined) return "undefined";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "string") return `"${value}"`;
   if (typeof value === "object") return "an object";

@@ -539,7 +539,7 @@ test("a malformed snapshot is refused with the path of the bad value", () => {
     [
       { ...base, states: { ...base.states, suspect: undefined } },
       "TypeError",
-      'Argument "stats.states.suspect" must be a number, got undefined undefined',
+      'Argument "stats.states.suspect" must be a number, got undefined',
     ],
     [{ ...base, deaths: null }, "TypeError", 'Argument "stats.deaths" must be an object, got null'],
     [

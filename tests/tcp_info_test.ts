@@ -254,7 +254,7 @@ test("bad input is rejected with the argument's name", () => {
   });
   assert.throws(() => decodeTcpInfo(undefined as unknown as Uint8Array), {
     name: "TypeError",
-    message: 'Argument "bytes" must be a Uint8Array, got undefined undefined',
+    message: 'Argument "bytes" must be a Uint8Array, got undefined',
   });
   assert.throws(() => decodeTcpInfo(new Uint8Array(103)), {
     name: "RangeError",
