@@ -275,8 +275,8 @@ function filled<T>(n: number, value: T): T[] {
   return out;
 }
 
-// A tick in one of whose slices this thread waited this long for a CPU (another process or the host
-// had it) was disturbed, not held by the monitor: it is left out, and counted.
+// A tick in or just before which this thread waited this long for a CPU (another process or the
+// host had it) was disturbed: it is left out, and counted.
 const WAITED_MS = 0.5;
 const SCHEDSTAT = "/proc/thread-self/schedstat";
 let schedstat = true;
@@ -302,10 +302,13 @@ class HandClock implements Clock {
   total = 0;
   slices = 0;
   /**
-   * Of the last fire(): the longest this thread waited for a CPU within one slice, in ms. A wait for
-   * a collection's helper threads is not a wait for a CPU: it does not count here.
+   * Of the last fire(): how long this thread waited for a CPU since the fire before ended, in ms (a
+   * wait for a collection's helper threads is not a wait for a CPU: it does not count here). Read
+   * once per fire, after it: read just before each slice too, the idle ticks at 1M on Node 24 cost
+   * 340-360 ns per slot against 225-280 without the reads (two runs each).
    */
   waited = 0;
+  #waitedBefore = waitedMs();
   #callback: (() => void) | undefined = undefined;
   #ms = 0;
   now(): number {
@@ -329,20 +332,20 @@ class HandClock implements Clock {
     let longest = 0;
     this.total = 0;
     this.slices = 0;
-    this.waited = 0;
     do {
       const callback = this.#callback;
       if (callback === undefined) throw new Error("The monitor has no timer set");
       this.#callback = undefined;
-      const waited = waitedMs();
       const start = performance.now();
       callback();
       const took = performance.now() - start;
-      this.waited = Math.max(this.waited, waitedMs() - waited);
       if (took > longest) longest = took;
       this.total += took;
       this.slices++;
     } while (this.#callback !== undefined && this.#ms === 0);
+    const waited = waitedMs();
+    this.waited = waited - this.#waitedBefore;
+    this.#waitedBefore = waited;
     return longest;
   }
 }
