@@ -48,7 +48,7 @@ const SOL_SOCKET = KEEPALIVE.level;
 const SO_ACCEPTCONN = 30;
 const SO_PROTOCOL = 38;
 const IPPROTO_TCP = TCP_INFO.level;
-const EBADF = 9;
+const ENOTSOCK = 88;
 // Without a list of descriptors: free ones in a row taken as the end of the table.
 const FREE_RUN_LIMIT = 1024;
 // tcpi_unacked: for a listener, the connections in its accept queue (Linux's tcp_get_info).
@@ -76,7 +76,9 @@ export function scanPort(
     try {
       accepting = backend.getInt(fd, SOL_SOCKET, SO_ACCEPTCONN);
     } catch (error) {
-      return (error as { errno?: unknown }).errno !== EBADF; // ENOTSOCK: open, not a socket
+      // ENOTSOCK: open, not a socket. Anything else counts as free, EBADF and errors the walk cannot
+      // read alike: a backend that fails every descriptor so ends the walk instead of running on.
+      return (error as { errno?: unknown }).errno === ENOTSOCK;
     }
     const local = backend.localAddress(fd);
     if (local === undefined || local.port !== port || !isTcp(backend, fd)) return true;

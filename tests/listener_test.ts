@@ -188,6 +188,23 @@ test("scanPort without a list counts open descriptors that are no sockets as tak
   assert.deepEqual(fds(scanPort(backend, 8000, undefined).listeners), [1500]);
 });
 
+test("scanPort without a list ends when every descriptor fails, however it fails", () => {
+  const { backend } = fakeBackend(new Map());
+  for (const failure of [new SockoptError("getsockopt", 1), new Error("no errno")]) {
+    let asked = 0;
+    const failing: SockoptBackend = {
+      ...backend,
+      getInt(fd) {
+        asked++;
+        // Past 100,000 a free descriptor's EBADF, so that a walk that runs on still ends, and fails.
+        throw fd < 100_000 ? failure : new SockoptError("getsockopt", EBADF);
+      },
+    };
+    assert.deepEqual(scanPort(failing, 8000, undefined), { listeners: [], connections: [] });
+    assert.equal(asked, 1024);
+  }
+});
+
 const found = (fd: number, local: SockAddr): FoundSocket => ({ fd, local });
 const scanOf = (...listeners: FoundSocket[]): PortScan => ({ listeners, connections: [] });
 
