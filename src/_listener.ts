@@ -123,6 +123,12 @@ export function chooseListener(scan: PortScan, wanted: ListenAddress): FoundSock
   if (matching.length === 0) {
     return `no listening socket on ${where} among this process's descriptors`;
   }
+  const addresses = [...new Set(matching.map((found) => plainAddress(found.local.address)))];
+  if (addresses.length > 1) {
+    return `${matching.length} listening sockets on port ${wanted.port} (${
+      addresses.join(", ")
+    }) could be the one at "${wanted.address}": which is this server's cannot be told; listen on an address rather than a host name`;
+  }
   return `${matching.length} listening sockets on ${where} (SO_REUSEPORT): which one is this server's cannot be told`;
 }
 

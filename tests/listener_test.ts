@@ -242,7 +242,7 @@ test("chooseListener says why when no listener or several could be the server's"
   const two = scanOf(found(3, v4("127.0.0.1", 8000)), found(4, v6("::1", 8000)));
   assert.equal(
     chooseListener(two, { address: "localhost", port: 8000 }),
-    "2 listening sockets on localhost:8000 (SO_REUSEPORT): which one is this server's cannot be told",
+    '2 listening sockets on port 8000 (127.0.0.1, ::1) could be the one at "localhost": which is this server\'s cannot be told; listen on an address rather than a host name',
   );
 });
 
