@@ -7,6 +7,8 @@
  * @module
  */
 
+import { describe } from "./_validate.ts";
+
 /**
  * φ for a silence of `elapsed` milliseconds, given the mean and standard deviation of the
  * inter-arrival times. Uses the logistic approximation of the normal distribution's tail that
@@ -42,7 +44,8 @@ export function phi(elapsed: number, mean: number, stdDeviation: number): number
  * @param threshold The φ to reach, > 0.
  * @param mean Mean inter-arrival time in milliseconds.
  * @param stdDeviation Standard deviation in milliseconds, > 0.
- * @returns Milliseconds of silence at which φ ≥ `threshold`.
+ * @returns Milliseconds of silence at which φ ≥ `threshold` (`Infinity` when no finite number of
+ * milliseconds reaches it: a mean and deviation near the largest double).
  *
  * @example When does φ reach 8?
  * ```ts
@@ -54,32 +57,36 @@ export function phi(elapsed: number, mean: number, stdDeviation: number): number
  * ```
  */
 export function phiCrossing(threshold: number, mean: number, stdDeviation: number): number {
-  if (typeof threshold !== "number" || !(threshold > 0) || !Number.isFinite(threshold)) {
-    throw new RangeError(`Argument "threshold" must be a finite number above 0, got ${threshold}`);
-  }
-  checkParameters(0, mean, stdDeviation);
+  check("threshold", threshold, "a finite number above 0", true);
+  check("mean", mean, "a finite number of milliseconds, 0 or more", false);
+  check("stdDeviation", stdDeviation, "a finite number of milliseconds above 0", true);
   let low = 0;
-  let high = mean + stdDeviation;
-  while (phi(high, mean, stdDeviation) < threshold) high *= 2;
-  while (high - low > 0.1) {
-    const middle = (low + high) / 2;
+  let high = Math.min(mean + stdDeviation, Number.MAX_VALUE);
+  while (phi(high, mean, stdDeviation) < threshold) {
+    if (high === Number.MAX_VALUE) return Infinity;
+    high = Math.min(high * 2, Number.MAX_VALUE);
+  }
+  for (;;) {
+    const middle = low + (high - low) / 2;
+    // Within 0.1 ms, or no double left between the two (their spacing passes 0.1 ms past 2^49 ms).
+    if (high - low <= 0.1 || middle === low || middle === high) return high;
     if (phi(middle, mean, stdDeviation) >= threshold) high = middle;
     else low = middle;
   }
-  return high;
 }
 
 function checkParameters(elapsed: number, mean: number, stdDeviation: number): void {
-  for (const [name, value] of [["elapsed", elapsed], ["mean", mean]] as const) {
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      throw new RangeError(
-        `Argument "${name}" must be a finite number of milliseconds, 0 or more, got ${value}`,
-      );
-    }
+  check("elapsed", elapsed, "a finite number of milliseconds, 0 or more", false);
+  check("mean", mean, "a finite number of milliseconds, 0 or more", false);
+  check("stdDeviation", stdDeviation, "a finite number of milliseconds above 0", true);
+}
+
+/** A TypeError for what is not a number, a RangeError for a number out of range. */
+function check(name: string, value: unknown, allowed: string, above0: boolean): void {
+  if (typeof value !== "number") {
+    throw new TypeError(`Argument "${name}" must be ${allowed}, got ${describe(value)}`);
   }
-  if (typeof stdDeviation !== "number" || !Number.isFinite(stdDeviation) || !(stdDeviation > 0)) {
-    throw new RangeError(
-      `Argument "stdDeviation" must be a finite number of milliseconds above 0, got ${stdDeviation}`,
-    );
+  if (!Number.isFinite(value) || (above0 ? !(value > 0) : !(value >= 0))) {
+    throw new RangeError(`Argument "${name}" must be ${allowed}, got ${value}`);
   }
 }

@@ -102,6 +102,29 @@ test("phi and phiCrossing reject a negative silence, mean or deviation, naming t
   assert.throws(() => phiCrossing(-8, 1000, 100), { name: "RangeError" });
 });
 
+test("phi and phiCrossing reject what is not a number with a TypeError that describes it", () => {
+  assert.throws(() => phi("5" as never, 1000, 100), {
+    name: "TypeError",
+    message: 'Argument "elapsed" must be a finite number of milliseconds, 0 or more, got "5"',
+  });
+  assert.throws(() => phiCrossing(8, 1000, undefined as never), {
+    name: "TypeError",
+    message:
+      'Argument "stdDeviation" must be a finite number of milliseconds above 0, got undefined',
+  });
+  assert.throws(() => phiCrossing(null as never, 1000, 100), {
+    name: "TypeError",
+    message: 'Argument "threshold" must be a finite number above 0, got null',
+  });
+});
+
+test("phiCrossing near the largest double: Infinity past any finite silence, else the crossing", () => {
+  assert.equal(phiCrossing(8, 1e308, 1e308), Infinity);
+  const early = phiCrossing(0.1, 1e308, 1e308);
+  assert.ok(Number.isFinite(early) && early < 1e308, `${early}`);
+  assert.ok(phi(early, 1e308, 1e308) >= 0.1);
+});
+
 test("phiCrossing is the silence at which phi reaches the threshold, to 0.1 ms", () => {
   for (const threshold of [0.5, 1, 2, 3, 8, 16]) {
     for (const [mean, sd] of [[1000, 100], [0, 100], [30_000, 4_000], [10, 0.5]]) {
