@@ -22,7 +22,10 @@ export type Detector =
   | "heartbeat"
   | "idle-timeout";
 
-/** Options for {@linkcode detectionBound}; the same names as the monitor's. */
+/**
+ * Options for {@linkcode detectionBound}: the monitor's names for what bounds detection (a
+ * heartbeat's longest interval, jitter included, as `interval`).
+ */
 export interface BoundOptions {
   /** OS keepalive (see {@linkcode KeepaliveSpec}); default on with system values. */
   keepalive?: KeepaliveSpec;
@@ -153,7 +156,7 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
     if (idle >= budgetMs && heartbeatIntervalMs >= budgetMs) {
       warnings.push(
         keepalive.enabled
-          ? `keepalive idle ${formatDuration(idle)} exceeds the ${
+          ? `keepalive idle ${formatDuration(idle)} ${idle > budgetMs ? "exceeds" : "equals"} the ${
             formatDuration(budgetMs)
           } budget: the middlebox will drop this flow before the first probe`
           : `keepalive is off and no heartbeat comes within the ${
@@ -200,10 +203,12 @@ function checkSystem(value: unknown): BoundOptions["system"] | undefined {
   knownKeys(system, "system", ["idleMs", "intervalMs", "count", "retransmitGiveUpMs"]);
   for (const key of ["idleMs", "intervalMs", "count", "retransmitGiveUpMs"]) {
     const field = system[key];
-    if (typeof field !== "number" || !Number.isFinite(field) || field <= 0) {
-      throw new RangeError(
-        `Option "system.${key}" must be a finite number above 0, got ${describe(field)}`,
-      );
+    const allowed = key === "count" ? "an integer above 0" : "a finite number above 0";
+    if (typeof field !== "number") {
+      throw new TypeError(`Option "system.${key}" must be ${allowed}, got ${describe(field)}`);
+    }
+    if (!Number.isFinite(field) || field <= 0 || (key === "count" && !Number.isInteger(field))) {
+      throw new RangeError(`Option "system.${key}" must be ${allowed}, got ${field}`);
     }
   }
   return system as BoundOptions["system"];

@@ -193,7 +193,7 @@ test("detectionBound: the budget is kept by a keepalive idle or a heartbeat inte
   assert.deepEqual([...within.warnings], []);
   const at = detectionBound({ keepalive: { idle: "350s", userTimeout: "30s" }, budget });
   assert.deepEqual([...at.warnings], [
-    "keepalive idle 350 s exceeds the 350 s budget: the middlebox will drop this flow before the first probe",
+    "keepalive idle 350 s equals the 350 s budget: the middlebox will drop this flow before the first probe",
   ]);
   const pinged = detectionBound({
     keepalive: { idle: "600s", userTimeout: "30s" },
@@ -221,12 +221,19 @@ test("detectionBound names the option and the allowed range when it rejects one"
   const system = { idleMs: 60_000, intervalMs: 10_000, count: 5, retransmitGiveUpMs: 30_000 };
   assert.throws(() => detectionBound({ system: { ...system, count: 0 } }), {
     name: "RangeError",
-    message: 'Option "system.count" must be a finite number above 0, got number 0',
+    message: 'Option "system.count" must be an integer above 0, got 0',
+  });
+  assert.throws(() => detectionBound({ system: { ...system, count: 2.5 } }), {
+    name: "RangeError",
+    message: 'Option "system.count" must be an integer above 0, got 2.5',
+  });
+  assert.throws(() => detectionBound({ system: { ...system, idleMs: "60s" as never } }), {
+    name: "TypeError",
+    message: 'Option "system.idleMs" must be a finite number above 0, got "60s"',
   });
   assert.throws(() => detectionBound({ system: { ...system, retransmitGiveUpMs: Infinity } }), {
     name: "RangeError",
-    message:
-      'Option "system.retransmitGiveUpMs" must be a finite number above 0, got number Infinity',
+    message: 'Option "system.retransmitGiveUpMs" must be a finite number above 0, got Infinity',
   });
   assert.throws(() => detectionBound({ system: { ...system, idle: 1 } as never }), {
     name: "TypeError",
