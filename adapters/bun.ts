@@ -337,6 +337,14 @@ export function watchHandler<S extends BunSocket, H extends SocketHandler<S>>(
     }
     user[name] = hook as Hook | undefined;
   }
+  const binaryType = (handler as { binaryType?: unknown }).binaryType;
+  if (binaryType !== undefined && !BINARY_TYPES.includes(binaryType as never)) {
+    throw new TypeError(
+      `Argument "handler.binaryType" must be "arraybuffer", "buffer" or "uint8array", got ${
+        describe(binaryType)
+      }`,
+    );
+  }
   const ffi = kit.checkOptions(options, WATCH_KEYS).ffi !== false;
   const owner = HANDLERS.get(handler);
   if (owner === monitor) return handler;
@@ -848,6 +856,7 @@ function kitOf(value: unknown): AdapterKit<BunSocket> | AdapterKit<Request> {
 }
 
 const WATCH_KEYS = ["ffi"];
+const BINARY_TYPES = ["arraybuffer", "buffer", "uint8array"] as const;
 
 /** Reports writes made since the last look. */
 function wrote(socket: BunSocket, watch: BunWatch): void {

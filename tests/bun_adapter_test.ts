@@ -606,6 +606,10 @@ test("bad arguments are TypeErrors naming the argument", { skip: onBun }, () => 
     bad(() => liveness(any({ track: 1 }), {}), /^Argument "monitor"/);
     bad(() => liveness(monitor, any(null)), /^Argument "handler" must be a socket handler object/);
     bad(() => liveness(monitor, any({ data: 5 })), /^Argument "handler.data" must be a function/);
+    bad(
+      () => liveness(monitor, any({ binaryType: "blob" })),
+      /^Argument "handler.binaryType" must be "arraybuffer", "buffer" or "uint8array", got "blob"$/,
+    );
     bad(() => liveness(monitor, {}, any(1)), /^Argument "options" must be an object/);
     bad(() => liveness(monitor, {}, any({ ffi: "yes" })), /^Option "ffi" must be a boolean/);
     bad(() => liveness(monitor, {}, any({ fi: true })), /^Unknown option "fi"/);
