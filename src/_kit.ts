@@ -14,16 +14,9 @@
  *   `setsockopt` on a `dup(2)` of the descriptor proven to be the socket's by both endpoints
  *   (one address comparison, {@linkcode sameAddress}), each missing step named in the report. The
  *   monitor's settings are resolved into a {@linkcode KeepalivePlan} once per monitor.
- * - **Listeners tuned once.** {@linkcode AdapterKit.tuneListener} finds a listening socket (by the
- *   runtime's descriptor, or among the process's descriptors by its address), proves it on a
- *   `dup(2)`, tunes it and reads it back; connections accepted or queued before that are tuned one
- *   by one. Linux copies the listener's options to every connection it accepts afterwards, so
- *   {@linkcode AdapterKit.accepted} gives such a connection a report derived from the listener's
- *   without a call into the kernel, and reads back the first connection and then one in
- *   {@linkcode SAMPLE_EVERY} (ever fewer while they agree, down to one in
- *   {@linkcode SAMPLE_EVERY_MOST}) a moment after it was accepted (and any when `watchKernel` looks at it): a connection found to
- *   hold other values gets a report of what it holds, the monitor warns, and from then on each
- *   connection is tuned on its own.
+ * - **Listeners tuned once.** {@linkcode AdapterKit.tuneListener} and
+ *   {@linkcode AdapterKit.accepted}: the connections a tuned listener accepts get a report derived
+ *   from its own, read back on a sample (`_inherit.ts`).
  * - **One kernel sampler.** {@linkcode AdapterKit.sample} reads unanswered keepalive probes from
  *   `TCP_INFO` for monitors with `watchKernel`.
  * - **One wording** for argument and runtime errors.
@@ -38,27 +31,13 @@ import { LivenessMonitor } from "./monitor.ts";
 import type { ConnectionId, ConnectionState } from "./connection.ts";
 import type { TrackOptions } from "./options.ts";
 import type { KeepaliveSettings } from "./keepalive.ts";
-import { formatDuration } from "./duration.ts";
 import {
-  type ControlReport,
-  type KeepaliveControl,
   KeepalivePlan,
   type ListenerReport,
   type NativeKeepalive,
   type TuningReport,
 } from "./tune.ts";
-import type { BackendResult, SockAddr, SockoptBackend } from "./_sockopt.ts";
-import {
-  acceptedBy,
-  acceptQueue,
-  chooseListener,
-  type FoundSocket,
-  type ListenAddress,
-  notThisListener,
-  type PortScan,
-  sameAddress,
-  scanPort,
-} from "./_listener.ts";
+import type { BackendResult, SockoptBackend } from "./_sockopt.ts";
 import { describe, knownKeys } from "./_validate.ts";
 import {
   deathError,
@@ -69,9 +48,23 @@ import {
   type WindowLook,
   windowLookOf,
 } from "./_kernel_end.ts";
+import {
+  acceptedFrom,
+  FFI_OFF,
+  type ListenerTuning,
+  type ListenerWhere,
+  tunedReport,
+  tuneListenerOnce,
+  verify,
+} from "./_inherit.ts";
 
-export { plainAddress, sameAddress } from "./_listener.ts";
-export type { ListenAddress } from "./_listener.ts";
+import { type Endpoints, notThisSocket } from "./_listener.ts";
+import { messageOf } from "./_validate.ts";
+
+export { notThisSocket, plainAddress, sameAddress } from "./_listener.ts";
+export type { Endpoint, Endpoints, ListenAddress } from "./_listener.ts";
+export { messageOf } from "./_validate.ts";
+export type { ListenerWhere } from "./_inherit.ts";
 
 /** The runtimes with an adapter, by the name of their entry point. */
 export type RuntimeName = "node" | "deno" | "bun";
@@ -104,74 +97,6 @@ export interface Watch {
   inherited?: ListenerTuning;
   /** The last look `watchKernel` took at its window, for a time-out reported after its close. */
   look?: WindowLook;
-}
-
-/** Where a listener is, as its runtime tells it. */
-export interface ListenerWhere {
-  /** Its descriptor, where the runtime exposes it (Node's handle, Bun's listener). */
-  readonly fd?: number;
-  /** The address and port the runtime reports, or why it is no TCP listener. */
-  readonly address: ListenAddress | string;
-}
-
-/**
- * Of the connections accepted from a tuned listener, the first is read back, then one in this many;
- * each sample that agrees doubles the period, up to {@linkcode SAMPLE_EVERY_MOST}.
- */
-export const SAMPLE_EVERY = 64;
-/** The longest period between samples. */
-export const SAMPLE_EVERY_MOST = 4096;
-// A sample found closed is taken again this many connections later.
-const RESAMPLE_AFTER = 8;
-// What a read-back may spend looking for a descriptor the runtime does not expose (Deno): the first
-// one, once, and each later one; beyond it the connection is left unread and the listener itself
-// is read back instead.
-const FIRST_SEARCH_CALLS = 512;
-const SAMPLE_SEARCH_CALLS = 32;
-// Follow-up scans for connections that were in a listener's accept queue when it was tuned.
-const FOLLOW_UP_MS = [10, 40, 100, 250, 600];
-
-/** A listener tuned by a monitor, and what the accept path needs of it. */
-export interface ListenerTuning {
-  /** The monitor whose settings it holds. */
-  readonly monitor: AnyMonitor;
-  /** The listener's report. */
-  readonly report: ListenerReport;
-  /** Whether the connections it accepts get a derived report: false once a sample disagreed. */
-  inherit: boolean;
-  /** Connections still to tune one by one as they are accepted: those queued before it was tuned. */
-  individually: number;
-  /** Connections to accept with a derived report before the next sample. */
-  untilSample: number;
-  /** Connections between samples now. */
-  period: number;
-  /**
-   * Connections given a derived report since the last sample that agreed, each with the kit that
-   * accepted it (a listener may be shared: `watchServer` and `watchWebSocketServer` on one server).
-   */
-  unverified: [object, Watch, AdapterKit<object>][];
-  /** Samples taken. */
-  samples: number;
-  /** Where the listening socket was found: re-proven on a `dup(2)` whenever it is read again. */
-  readonly fd: number;
-  /** The report its connections get until one is read back: made at the first. */
-  derived?: TuningReport;
-}
-
-/** One end of a connection as the runtime reports it. */
-export interface Endpoint {
-  /** The address text, in whatever form the runtime prints it. */
-  readonly address: string;
-  /** The port. */
-  readonly port: number;
-}
-
-/** Both ends of a connection as the runtime reports them. */
-export interface Endpoints {
-  /** This side. */
-  readonly local: Endpoint;
-  /** The peer. */
-  readonly remote: Endpoint;
 }
 
 /** What an adapter tells the kit about its runtime's socket objects. */
@@ -251,19 +176,8 @@ function recordWatch(key: object, watch: Watch): void {
   (registry.fallback ??= new WeakMap()).set(key, watch);
 }
 
-const LISTENERS = Symbol.for("socket-liveness.listeners");
-const listeners: WeakMap<object, ListenerTuning> = ((globalThis as Record<symbol, unknown>)[
-  LISTENERS
-] ??= new WeakMap<object, ListenerTuning>()) as WeakMap<object, ListenerTuning>;
 // One plan per monitor: its settings and policy never change.
 const plans = new WeakMap<AnyMonitor, KeepalivePlan>();
-const CONTROLS: readonly KeepaliveControl[] = [
-  "keepalive",
-  "idle",
-  "interval",
-  "count",
-  "userTimeout",
-];
 
 const ADAPTER_TITLES: Record<RuntimeName, string> = { node: "Node", deno: "Deno", bun: "Bun" };
 const RUNTIME_TITLES: Record<RuntimeName, string> = { node: "Node.js", deno: "Deno", bun: "Bun" };
@@ -291,16 +205,6 @@ export function currentRuntime(): RuntimeName | undefined {
   if (global["Bun"] !== undefined) return "bun";
   const versions = (global["process"] as { versions?: { node?: unknown } } | undefined)?.versions;
   return typeof versions?.node === "string" ? "node" : undefined;
-}
-
-/**
- * The message of an error: its `message`, or the value as text.
- *
- * @param error What was thrown.
- * @returns The text.
- */
-export function messageOf(error: unknown): string {
-  return (error as Error | undefined)?.message ?? String(error);
 }
 
 /**
@@ -361,39 +265,6 @@ export function endpointsOf(
     local: { address: localAddress, port: localPort },
     remote: { address: remoteAddress, port: remotePort },
   };
-}
-
-/**
- * Why descriptor `fd` is not the socket whose ends are `endpoints`, or `undefined` when
- * `getsockname` and `getpeername` both match.
- *
- * @param backend The socket-option backend.
- * @param fd The descriptor (a `dup(2)` taken for tuning).
- * @param endpoints The socket's ends as its runtime reports them.
- * @returns The reason, or `undefined`.
- */
-export function notThisSocket(
-  backend: SockoptBackend,
-  fd: number,
-  endpoints: Endpoints,
-): string | undefined {
-  const local = backend.localAddress(fd);
-  const remote = backend.remoteAddress(fd);
-  if (sameEndpoint(local, endpoints.local) && sameEndpoint(remote, endpoints.remote)) {
-    return undefined;
-  }
-  return `descriptor ${fd} is ${show(local)} -> ${show(remote)}, not this socket's ${
-    show(endpoints.local)
-  } -> ${show(endpoints.remote)}`;
-}
-
-function sameEndpoint(kernel: SockAddr | undefined, end: Endpoint): boolean {
-  return kernel !== undefined && kernel.port === end.port &&
-    sameAddress(kernel.address, end.address);
-}
-
-function show(end: Endpoint | undefined): string {
-  return end === undefined ? "?" : `${end.address}:${end.port}`;
 }
 
 /**
@@ -650,108 +521,7 @@ export class AdapterKit<S extends object> {
     explicit: boolean,
     current?: S,
   ): ListenerReport {
-    const known = listeners.get(listener);
-    if (known !== undefined) {
-      if (known.monitor !== monitor && explicit) {
-        throw new TypeError(`Argument "server" is already tuned by another monitor`);
-      }
-      return known.report;
-    }
-    const plan = this.plan(monitor);
-    const address = where.address;
-    const place = typeof address === "string"
-      ? "A listener"
-      : `The listener on ${address.address}:${address.port}`;
-    // `tcp`: whether it is a TCP listener at all; `ffiWorks`: whether connections can be tuned.
-    const fail = (why: string, tcp: boolean, ffiWorks: boolean): ListenerReport => {
-      const report = listenerReport(plan.tune({ unavailable: why }), undefined, NO_EARLIER);
-      if (!tcp) return report; // no TCP keepalive to miss
-      if (explicit) {
-        monitor.warn(
-          `${place} is not tuned (${why}): the connections it accepts keep the system's keepalive unless each is tuned on its own, and a peer that vanishes goes unnoticed for ${
-            formatDuration(report.bound.idleMs)
-          } on a quiet connection, ${formatDuration(report.bound.busyMs)} with data in flight`,
-        );
-      } else if (ffiWorks) {
-        monitor.warn(
-          `${place} is not tuned (${why}): each connection it accepts is tuned on its own instead, with a few calls into the kernel each`,
-        );
-      }
-      return report;
-    };
-    if (typeof address === "string") return fail(address, false, false);
-    if (!ffi) return fail(FFI_OFF, true, false);
-    const loaded = this.kind.backend();
-    if (!loaded.ok) return fail(loaded.reason, true, false);
-    const backend = loaded.backend;
-
-    let scan: PortScan | undefined;
-    let fd = where.fd;
-    if (fd === undefined) {
-      scan = scanPort(backend, address.port, this.kind.descriptors?.());
-      const found = chooseListener(scan, address);
-      if (typeof found === "string") return fail(found, true, true);
-      fd = found.fd;
-    }
-    let tuned: { report: TuningReport; local: SockAddr; queued: number } | string;
-    try {
-      tuned = backend.withDuplicate(fd, (held) => {
-        const other = notThisListener(backend, held, address);
-        if (other !== undefined) return other;
-        const report = plan.tune({ sockopt: { backend, fd: held } });
-        return { report, local: backend.localAddress(held)!, queued: acceptQueue(backend, held) };
-      });
-    } catch (error) {
-      tuned = `descriptor ${fd}: ${messageOf(error)}`;
-    }
-    if (typeof tuned === "string") return fail(tuned, true, true);
-
-    // Connections it accepted before: they inherited nothing, so each is tuned on its own.
-    scan ??= scanPort(backend, address.port, this.kind.descriptors?.());
-    const earlier = {
-      accepted: 0,
-      queued: tuned.queued,
-      failed: 0,
-      note: undefined as string | undefined,
-    };
-    const seen = new Set<string>();
-    const skip = current === undefined ? undefined : this.kind.endpoints(current);
-    for (const connection of scan.connections) {
-      if (!acceptedBy(tuned.local, connection.local)) continue;
-      seen.add(tupleOf(connection));
-      earlier.accepted++;
-      if (skip !== undefined && sameEnds(connection, skip)) continue;
-      const report = tuneFound(plan, backend, connection);
-      if (unsupported(report) !== undefined) {
-        earlier.failed++;
-        earlier.note ??= unsupported(report);
-      }
-    }
-    const report = listenerReport(tuned.report, tuned.local, earlier);
-    const inherit = unsupported(tuned.report) === undefined;
-    const state: ListenerTuning = {
-      monitor,
-      report,
-      inherit,
-      // Those queued now come first (and the one being accepted): those accepted before were
-      // handed over already, and are tuned above.
-      individually: earlier.queued + (current === undefined ? 0 : 1),
-      untilSample: 0,
-      period: SAMPLE_EVERY,
-      unverified: [],
-      samples: 0,
-      fd,
-    };
-    listeners.set(listener, state);
-    if (!inherit) {
-      const instead = explicit
-        ? "the connections it accepts keep the system's values for what was not set"
-        : "each connection it accepts is tuned on its own instead";
-      monitor.warn(`${place} is only partly tuned (${unsupported(tuned.report)}): ${instead}`);
-    } else if (earlier.queued > 0) {
-      this.#followUp(state, backend, tuned.local, seen, 0, 0);
-    }
-    return report;
+    return tuneListenerOnce(this, monitor, listener, where, ffi, explicit, current);
   }
 
   /**
@@ -761,14 +531,14 @@ export class AdapterKit<S extends object> {
    * @returns Its report, or `undefined` when it was not tuned.
    */
   listenerReport(listener: object): ListenerReport | undefined {
-    return listeners.get(listener)?.report;
+    return tunedReport(listener);
   }
 
   /**
    * Gives a connection just accepted from `listener` its report: one derived from the listener's
    * when the listener was tuned by this monitor (no call into the kernel), a read-back a moment
-   * later for the first and then one in {@linkcode SAMPLE_EVERY} or more; otherwise it is tuned on
-   * its own.
+   * later for the first and then one in `SAMPLE_EVERY` or more (`_inherit.ts`); otherwise it is
+   * tuned on its own.
    *
    * @param monitor The monitor that tracks it.
    * @param socket The accepted socket.
@@ -783,30 +553,7 @@ export class AdapterKit<S extends object> {
     ffi: boolean,
     watch: Watch,
   ): void {
-    const state = listener === undefined ? undefined : listeners.get(listener);
-    if (state === undefined || state.monitor !== monitor) {
-      watch.report = this.tune(monitor, socket, ffi);
-      return;
-    }
-    if (!state.inherit || state.individually > 0) {
-      // Queued before the listener was tuned (it inherited nothing), or inheriting is off.
-      if (state.individually > 0) state.individually--;
-      watch.report = fromListener(this.tune(monitor, socket, ffi), state.report);
-      return;
-    }
-    watch.report = state.derived ??= this.plan(monitor).inherit(state.report, false);
-    if (!ffi) return; // nothing can be read back
-    watch.inherited = state;
-    if (state.untilSample-- > 0) {
-      if (state.unverified.length < SAMPLE_EVERY) {
-        state.unverified.push([socket, watch, this as AdapterKit<object>]);
-      }
-      return;
-    }
-    state.untilSample = state.period;
-    // A moment later: after the application's own handling of the connection, which may change it.
-    const timer = setTimeout(() => this.#verify(socket, watch, true), 0);
-    this.kind.unref?.(timer);
+    acceptedFrom(this, monitor, socket, listener, ffi, watch);
   }
 
   /**
@@ -824,7 +571,7 @@ export class AdapterKit<S extends object> {
     const loaded = this.kind.backend();
     if (!loaded.ok) return;
     const watch = watchAt(socket);
-    if (watch?.inherited !== undefined && watch.id === id) this.#verify(socket, watch, false);
+    if (watch?.inherited !== undefined && watch.id === id) verify(this, socket, watch, false);
     const fd = this.kind.fd(socket, loaded.backend);
     const bytes = fd === undefined ? undefined : tcpInfoOf(loaded.backend, fd);
     if (bytes === undefined || bytes.length <= 3) return;
@@ -886,244 +633,6 @@ export class AdapterKit<S extends object> {
     const view = fd === undefined ? undefined : readEndView(loaded.backend, fd);
     return view === undefined ? undefined : kernelEnd(view, monitor.keepalive.userTimeoutMs ?? 0);
   }
-
-  /**
-   * Reads back a connection whose report is derived from its listener's. Agreeing: its report says
-   * so (`verified`). Differing: its report says what it holds, the monitor warns, the listener's
-   * other connections since the last agreeing sample are read back too, and from now on each
-   * connection is tuned on its own.
-   */
-  #verify(socket: S, watch: Watch, sampled: boolean): void {
-    const state = watch.inherited;
-    if (state === undefined || watchAt(socket) !== watch) return;
-    if (watch.monitor.state(watch.id) === undefined) {
-      // Closed meanwhile (looking for it would cost a search for nothing): one a little later is.
-      if (sampled) state.untilSample = Math.min(state.untilSample, RESAMPLE_AFTER);
-      return;
-    }
-    const budget = state.samples++ === 0 ? FIRST_SEARCH_CALLS : SAMPLE_SEARCH_CALLS;
-    const held = this.#readBack(socket, state, sampled ? budget : undefined);
-    if (held === undefined) {
-      // Not found within the budget (Deno): the derived report stays, and the listener is read.
-      if (sampled) this.#checkListener(state);
-      return;
-    }
-    watch.inherited = undefined;
-    watch.report = held.report;
-    if (held.differs === undefined) {
-      if (sampled) {
-        state.unverified.length = 0;
-        state.period = Math.min(state.period * 2, SAMPLE_EVERY_MOST);
-      }
-      return;
-    }
-    const first = state.inherit;
-    state.inherit = false;
-    this.#rereadUnverified(state);
-    if (first) {
-      const where = state.report.address;
-      state.monitor.warn(
-        `A connection accepted on ${where?.address}:${where?.port} holds ${held.differs}: something changed it after it was accepted (the runtime, or the application); from now on each connection this listener accepts is tuned on its own`,
-      );
-    }
-  }
-
-  /**
-   * The listener itself read back, when no connection could be: values changed on it since it was
-   * tuned (by other code) end inheriting, with a warning.
-   */
-  #checkListener(state: ListenerTuning): void {
-    const loaded = this.kind.backend();
-    const address = state.report.address;
-    if (!loaded.ok || address === undefined || !state.inherit) return;
-    const backend = loaded.backend;
-    const prove = (held: number): string | undefined => notThisListener(backend, held, address);
-    const plan = this.plan(state.monitor);
-    const read = plan.tune({ sockopt: { backend, fd: state.fd, prove, readOnly: true } });
-    if (read.unavailable !== undefined) return; // closed: nothing more is accepted from it
-    const differs = differences(read, state.report, "what it was tuned to");
-    if (differs === undefined) return;
-    state.inherit = false;
-    this.#rereadUnverified(state);
-    state.monitor.warn(
-      `The listener on ${address.address}:${address.port} now holds ${differs}: something changed it after it was tuned; from now on each connection it accepts is tuned on its own`,
-    );
-  }
-
-  /**
-   * Once inheriting has ended: the connections given a derived report since the last agreeing
-   * sample are read back, those that can be (within the search budget where descriptors must be
-   * searched for), and their reports say what they hold.
-   */
-  #rereadUnverified(state: ListenerTuning): void {
-    for (const [other, otherWatch, kit] of state.unverified.splice(0)) {
-      if (otherWatch.inherited !== state || watchAt(other) !== otherWatch) continue;
-      const read = kit.#readBack(other, state, SAMPLE_SEARCH_CALLS);
-      if (read === undefined) continue;
-      otherWatch.inherited = undefined;
-      otherWatch.report = read.report;
-    }
-  }
-
-  /** What a connection holds, read back (nothing set), against its listener's values. */
-  #readBack(
-    socket: S,
-    state: ListenerTuning,
-    budget: number | undefined,
-  ): { report: TuningReport; differs: string | undefined } | undefined {
-    const loaded = this.kind.backend();
-    const endpoints = this.kind.endpoints(socket);
-    if (!loaded.ok || endpoints === undefined) return undefined;
-    const backend = loaded.backend;
-    const fd = this.kind.fd(socket, backend, budget);
-    if (fd === undefined) return undefined;
-    const plan = this.plan(state.monitor);
-    const prove = (held: number): string | undefined => notThisSocket(backend, held, endpoints);
-    const read = plan.tune({ sockopt: { backend, fd, prove, readOnly: true } });
-    if (read.unavailable !== undefined) return undefined;
-    const listener = state.report;
-    const differs = differences(read, listener, "the listener's");
-    if (differs === undefined) return { report: plan.inherit(listener, true), differs: undefined };
-    // What it holds: the values it shares with the listener came from there.
-    const controls = {} as Record<KeepaliveControl, ControlReport>;
-    for (const control of CONTROLS) {
-      const mine = read[control];
-      const same = mine.value === listener[control].value && listener[control].via !== undefined;
-      controls[control] = same ? Object.freeze({ ...mine, via: "listener" }) : mine;
-    }
-    return { report: Object.freeze({ ...read, ...controls }), differs };
-  }
-
-  /**
-   * Connections that were in the listener's accept queue when it was tuned, accepted by the runtime
-   * without the adapter seeing them (`Deno.serve`, `Bun.serve`): found by their values, which are
-   * not the listener's, on a few scans in the following second, and tuned.
-   */
-  #followUp(
-    state: ListenerTuning,
-    backend: SockoptBackend,
-    local: SockAddr,
-    seen: Set<string>,
-    found: number,
-    attempt: number,
-  ): void {
-    if (attempt >= FOLLOW_UP_MS.length || state.monitor.isClosed) return;
-    const timer = setTimeout(() => {
-      let more = found;
-      const plan = this.plan(state.monitor);
-      const scan = scanPort(backend, local.port, this.kind.descriptors?.());
-      for (const connection of scan.connections) {
-        const tuple = tupleOf(connection);
-        if (!acceptedBy(local, connection.local) || seen.has(tuple)) continue;
-        seen.add(tuple);
-        const report = tuneFound(plan, backend, connection);
-        if (CONTROLS.some((control) => report[control].via === "setsockopt")) more++;
-      }
-      if (more < state.report.earlier.queued) {
-        this.#followUp(state, backend, local, seen, more, attempt + 1);
-      }
-    }, FOLLOW_UP_MS[attempt]);
-    this.kind.unref?.(timer);
-  }
-}
-
-const FFI_OFF = "setsockopt is off (the ffi option is false)";
-const NO_EARLIER = Object.freeze({ accepted: 0, queued: 0, failed: 0 });
-
-/** A listener's report: its tuning, where it is, and what it had accepted or queued before. */
-function listenerReport(
-  report: TuningReport,
-  address: SockAddr | undefined,
-  earlier: { accepted: number; queued: number; failed: number; note?: string },
-): ListenerReport {
-  const { note, ...counts } = earlier;
-  return Object.freeze({
-    ...report,
-    address: address === undefined ? undefined : Object.freeze({ ...address }),
-    earlier: Object.freeze(note === undefined ? counts : { ...counts, note }),
-  });
-}
-
-// Reports of connections tuned on their own, as seen against their listener's: by both.
-const againstListener = new WeakMap<TuningReport, WeakMap<TuningReport, TuningReport>>();
-
-/**
- * A connection accepted from a tuned listener and tuned on its own: a value it held already, set by
- * no one here, is the listener's (`via: "listener"`).
- */
-function fromListener(report: TuningReport, listener: ListenerReport): TuningReport {
-  let known = againstListener.get(listener);
-  if (known === undefined) {
-    known = new WeakMap();
-    againstListener.set(listener, known);
-  }
-  let derived = known.get(report);
-  if (derived !== undefined) return derived;
-  const controls = {} as Record<KeepaliveControl, ControlReport>;
-  let changed = false;
-  for (const control of CONTROLS) {
-    const mine = report[control];
-    const theirs = listener[control];
-    const inherited = mine.via === undefined && mine.value !== undefined &&
-      (mine.status === "applied" || mine.status === "adjusted") &&
-      mine.value === theirs.value && theirs.via !== undefined;
-    controls[control] = inherited ? Object.freeze({ ...mine, via: "listener" }) : mine;
-    changed ||= inherited;
-  }
-  derived = changed ? Object.freeze({ ...report, ...controls }) : report;
-  known.set(report, derived);
-  return derived;
-}
-
-/** Tunes a connection found by a scan, on a `dup(2)` proven by both its endpoints. */
-function tuneFound(plan: KeepalivePlan, backend: SockoptBackend, found: FoundSocket): TuningReport {
-  const endpoints = { local: found.local, remote: found.remote! };
-  const prove = (held: number): string | undefined => notThisSocket(backend, held, endpoints);
-  return plan.tune({ sockopt: { backend, fd: found.fd, prove } });
-}
-
-function sameEnds(found: FoundSocket, ends: Endpoints): boolean {
-  return found.local.port === ends.local.port && found.remote?.port === ends.remote.port &&
-    sameAddress(found.local.address, ends.local.address) &&
-    sameAddress(found.remote.address, ends.remote.address);
-}
-
-function tupleOf(found: FoundSocket): string {
-  return `${found.local.address} ${found.local.port} ${found.remote?.address} ${found.remote?.port}`;
-}
-
-/** The asked controls whose values differ between a read-back and a reference, or `undefined`. */
-function differences(
-  read: TuningReport,
-  reference: TuningReport,
-  theirs: string,
-): string | undefined {
-  const differs: string[] = [];
-  for (const control of CONTROLS) {
-    const mine = read[control];
-    const other = reference[control];
-    if (other.asked !== undefined && mine.value !== other.value) {
-      differs.push(
-        `${control} ${showValue(control, mine)}, not ${theirs} ${showValue(control, other)}`,
-      );
-    }
-  }
-  return differs.length === 0 ? undefined : differs.join(", ");
-}
-
-/** Why a report is not fully applied (its first unsupported control's note), or `undefined`. */
-function unsupported(report: TuningReport): string | undefined {
-  for (const control of CONTROLS) {
-    if (report[control].status === "unsupported") return report[control].note ?? control;
-  }
-  return undefined;
-}
-
-function showValue(control: KeepaliveControl, report: ControlReport): string {
-  const value = report.value;
-  if (value === undefined) return "unknown";
-  if (typeof value === "boolean") return value ? "on" : "off";
-  return control === "count" ? String(value) : `${value} ms`;
 }
 
 function isWatched(value: unknown): value is object {

@@ -231,3 +231,52 @@ export function plainAddress(text: string): string {
   address = address.toLowerCase();
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
+
+/** One end of a connection as the runtime reports it. */
+export interface Endpoint {
+  /** The address text, in whatever form the runtime prints it. */
+  readonly address: string;
+  /** The port. */
+  readonly port: number;
+}
+
+/** Both ends of a connection as the runtime reports them. */
+export interface Endpoints {
+  /** This side. */
+  readonly local: Endpoint;
+  /** The peer. */
+  readonly remote: Endpoint;
+}
+
+/**
+ * Why descriptor `fd` is not the socket whose ends are `endpoints`, or `undefined` when
+ * `getsockname` and `getpeername` both match.
+ *
+ * @param backend The socket-option backend.
+ * @param fd The descriptor (a `dup(2)` taken for tuning).
+ * @param endpoints The socket's ends as its runtime reports them.
+ * @returns The reason, or `undefined`.
+ */
+export function notThisSocket(
+  backend: SockoptBackend,
+  fd: number,
+  endpoints: Endpoints,
+): string | undefined {
+  const local = backend.localAddress(fd);
+  const remote = backend.remoteAddress(fd);
+  if (sameEndpoint(local, endpoints.local) && sameEndpoint(remote, endpoints.remote)) {
+    return undefined;
+  }
+  return `descriptor ${fd} is ${show(local)} -> ${show(remote)}, not this socket's ${
+    show(endpoints.local)
+  } -> ${show(endpoints.remote)}`;
+}
+
+function sameEndpoint(kernel: SockAddr | undefined, end: Endpoint): boolean {
+  return kernel !== undefined && kernel.port === end.port &&
+    sameAddress(kernel.address, end.address);
+}
+
+function show(end: Endpoint | undefined): string {
+  return end === undefined ? "?" : `${end.address}:${end.port}`;
+}

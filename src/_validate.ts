@@ -61,3 +61,13 @@ export function knownKeys(
     }
   }
 }
+
+/**
+ * The message of an error: its `message`, or the value as text.
+ *
+ * @param error What was thrown.
+ * @returns The text.
+ */
+export function messageOf(error: unknown): string {
+  return (error as Error | undefined)?.message ?? String(error);
+}
