@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { detectionBound, formatDuration, LINUX_DEFAULTS, LivenessMonitor } from "../mod.ts";
 import { USER_TIMEOUT_SLACK_MS } from "../src/bound.ts";
 import { MIN_BARE_USER_TIMEOUT_MS } from "../src/keepalive.ts";
+import { SAMPLE_EVERY, SAMPLE_EVERY_MOST } from "../src/_inherit.ts";
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8")
   // Markdown wraps lines and pads tables: compare with white space folded.
@@ -52,4 +53,10 @@ test("the keepalive-versus-heartbeat table's rules are the code's", () => {
 
 test("the limits README states are the ones the checks enforce", () => {
   quotes(`a user timeout below ${MIN_BARE_USER_TIMEOUT_MS}) is refused`);
+});
+
+test("how often a listener's connections are read back is what the kit samples", () => {
+  quotes(
+    `then one in ${SAMPLE_EVERY} — ever fewer while they agree, down to one in ${SAMPLE_EVERY_MOST}`,
+  );
 });
