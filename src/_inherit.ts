@@ -20,12 +20,13 @@
 
 import type { AdapterKit, AnyMonitor, Watch } from "./_kit.ts";
 import { formatDuration } from "./duration.ts";
-import type {
-  ControlReport,
-  KeepaliveControl,
-  KeepalivePlan,
-  ListenerReport,
-  TuningReport,
+import {
+  type ControlReport,
+  CONTROLS,
+  type KeepaliveControl,
+  type KeepalivePlan,
+  type ListenerReport,
+  type TuningReport,
 } from "./tune.ts";
 import type { SockAddr, SockoptBackend } from "./_sockopt.ts";
 import {
@@ -99,26 +100,10 @@ const LISTENERS = Symbol.for("socket-liveness.listeners");
 const listeners: WeakMap<object, ListenerTuning> = ((globalThis as Record<symbol, unknown>)[
   LISTENERS
 ] ??= new WeakMap<object, ListenerTuning>()) as WeakMap<object, ListenerTuning>;
-const CONTROLS: readonly KeepaliveControl[] = [
-  "keepalive",
-  "idle",
-  "interval",
-  "count",
-  "userTimeout",
-];
 
 /**
- * {@linkcode AdapterKit.tuneListener}, for the sockets of `kit`'s runtime.
- *
- * @param kit The adapter's kit.
- * @param monitor The monitor whose settings apply.
- * @param listener The runtime's listener object, the key the accept path looks it up by.
- * @param where Where the listener is.
- * @param ffi Whether `setsockopt` may be used.
- * @param explicit Whether the application asked for it (`tuneServer`), not an adapter's accept path.
- * @param current A connection being accepted, which the caller tunes: counted, not tuned here.
- * @returns The listener's report.
- * @throws {TypeError} When `explicit` and another monitor tuned the listener.
+ * {@linkcode AdapterKit.tuneListener} (its parameters and result are the kit's), for the sockets
+ * of `kit`'s runtime.
  */
 export function tuneListenerOnce<S extends object>(
   kit: AdapterKit<S>,
@@ -233,26 +218,15 @@ export function tuneListenerOnce<S extends object>(
   return report;
 }
 
-/**
- * {@linkcode AdapterKit.listenerReport}.
- *
- * @param listener The runtime's listener object.
- * @returns Its report, or `undefined` when it was not tuned.
- */
+/** {@linkcode AdapterKit.listenerReport}. */
 export function tunedReport(listener: object): ListenerReport | undefined {
   return listeners.get(listener)?.report;
 }
 
 /**
- * {@linkcode AdapterKit.accepted}, for the sockets of `kit`'s runtime. It runs for every
- * connection accepted: one call from the kit, no closure but the sample's timer.
- *
- * @param kit The adapter's kit.
- * @param monitor The monitor that tracks it.
- * @param socket The accepted socket.
- * @param listener The listener object it came from, when known.
- * @param ffi Whether FFI may be used for it.
- * @param watch Its watch: `report` is set here, and again if a sample finds otherwise.
+ * {@linkcode AdapterKit.accepted} (its parameters are the kit's), for the sockets of `kit`'s
+ * runtime. It runs for every connection accepted: one call from the kit, no closure but the
+ * sample's timer.
  */
 export function acceptedFrom<S extends object>(
   kit: AdapterKit<S>,

@@ -20,6 +20,15 @@ import { describe } from "./_validate.ts";
 /** The five controls a report covers. */
 export type KeepaliveControl = "keepalive" | "idle" | "interval" | "count" | "userTimeout";
 
+/** Every {@linkcode KeepaliveControl}, in the order a report lists them (internal: not in mod.ts). */
+export const CONTROLS: readonly KeepaliveControl[] = [
+  "keepalive",
+  "idle",
+  "interval",
+  "count",
+  "userTimeout",
+];
+
 /**
  * What happened to one control:
  * - `applied`: set as asked (`value` read back with `getsockopt` when `verified`);
@@ -149,13 +158,6 @@ const OPTIONS: Record<KeepaliveControl, SupportedOption> = {
   count: LINUX.keepCount as SupportedOption,
   userTimeout: LINUX.userTimeout as SupportedOption,
 };
-const CONTROLS: readonly KeepaliveControl[] = [
-  "keepalive",
-  "idle",
-  "interval",
-  "count",
-  "userTimeout",
-];
 
 /**
  * Applies keepalive settings to one socket and reports what took effect.
