@@ -39,14 +39,17 @@ const CALLBACKS = [
 ] as const;
 const TYPES = ["transition", "idle", "end", "drain", "too-many-pings", "warning"] as const;
 
-/** What the notices need of their monitor. */
+/**
+ * What the notices need of their monitor. The monitor gives an object whose methods every monitor
+ * shares (see `NoticesOf` in monitor.ts).
+ */
 export interface NoticeTarget {
-  readonly closed: () => boolean;
+  closed(): boolean;
   /** Whether a listener for the type was ever added. */
-  readonly listened: (type: string) => boolean;
-  readonly dispatch: (event: Event) => void;
+  listened(type: string): boolean;
+  dispatch(event: Event): void;
   /** Reports what a callback threw, under the callback's name. */
-  readonly report: (error: unknown, callback: string) => void;
+  report(error: unknown, callback: string): void;
 }
 
 export class Notices<C> {

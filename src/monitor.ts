@@ -25,7 +25,7 @@ import type {
   TransitionReason,
 } from "./connection.ts";
 import type { MonitorOptions, MonitorPolicy, TrackOptions } from "./options.ts";
-import { Notice, Notices } from "./_notices.ts";
+import { Notice, Notices, type NoticeTarget } from "./_notices.ts";
 import type { MonitorStats } from "./stats.ts";
 import { type Config, parseOptions } from "./_options.ts";
 import { Buckets, DETECT_BOUNDS, RTT_BOUNDS } from "./_histogram.ts";
@@ -237,12 +237,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
     this.#suspicion = cfg.suspicion === undefined
       ? undefined
       : new Suspicion(cfg.suspicion, cfg.resolution);
-    this.#notices = new Notices(cfg, {
-      closed: () => this.#closed,
-      listened: (type) => this.listened(type),
-      dispatch: (event) => this.dispatchEvent(event),
-      report: (error, callback) => this.#report(error, callback),
-    });
+    this.#notices = new Notices(cfg, new LivenessMonitor.#NoticesOf(this));
     this.#origin = this.#clock.now();
     this.#grow(cfg.capacity);
     this.#signal = cfg.signal;
@@ -251,6 +246,31 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
   }
 
   #onAbort = (): void => this.close();
+
+  /**
+   * What the notices need of a monitor, in methods every monitor shares. Closures made in each
+   * monitor's constructor were new functions to V8 each time: the code it had compiled for one
+   * monitor's death path was thrown away at the next monitor's first death ("wrong call target"
+   * in --trace-deopt on Node 26, one part of what held that tick 2-5 ms).
+   */
+  static #NoticesOf = class NoticesOf<T> implements NoticeTarget {
+    #monitor: LivenessMonitor<T>;
+    constructor(monitor: LivenessMonitor<T>) {
+      this.#monitor = monitor;
+    }
+    closed(): boolean {
+      return this.#monitor.#closed;
+    }
+    listened(type: string): boolean {
+      return this.#monitor.listened(type);
+    }
+    dispatch(event: Event): void {
+      this.#monitor.dispatchEvent(event);
+    }
+    report(error: unknown, callback: string): void {
+      this.#monitor.#report(error, callback);
+    }
+  };
 
   /**
    * Adds an event listener; see {@linkcode MonitorEventMap} for the types. A listener that throws is
