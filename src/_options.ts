@@ -270,7 +270,8 @@ export function parseOptions<C>(options: MonitorOptions<C> | undefined): Config<
   return config;
 }
 
-function fraction(value: unknown, option: string, fallback: number): number {
+/** A fraction from 0 to 0.5 (a jitter), or `fallback` when undefined. */
+export function fraction(value: unknown, option: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !(value >= 0 && value <= 0.5)) {
     throw new RangeError(

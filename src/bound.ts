@@ -11,8 +11,8 @@ import {
   LINUX_DEFAULTS,
   resolveKeepalive,
 } from "./keepalive.ts";
-import { describe, knownKeys, objectOrUndefined } from "./_validate.ts";
-import { resolutionOf, tickedMs } from "./_options.ts";
+import { describe, functionOrUndefined, knownKeys, objectOrUndefined } from "./_validate.ts";
+import { fraction, resolutionOf, tickedMs } from "./_options.ts";
 
 /** What detects a vanished peer first. */
 export type Detector =
@@ -22,15 +22,22 @@ export type Detector =
   | "heartbeat"
   | "idle-timeout";
 
-/**
- * Options for {@linkcode detectionBound}: the monitor's names for what bounds detection (a
- * heartbeat's longest interval, jitter included, as `interval`).
- */
+/** Options for {@linkcode detectionBound}: the monitor's names for what bounds detection. */
 export interface BoundOptions {
   /** OS keepalive (see {@linkcode KeepaliveSpec}); default on with system values. */
   keepalive?: KeepaliveSpec;
-  /** Application heartbeat timing. */
-  heartbeat?: { interval: Duration; timeout: Duration };
+  /**
+   * Application heartbeat timing, as the monitor's `heartbeat` option takes it (`send` and
+   * `ackOnData` are allowed and change nothing here). `jitter` lengthens the longest interval as
+   * the monitor does. With `when`, which can hold pings back for as long as it likes, the heartbeat
+   * bounds nothing: it is left out, with a warning.
+   */
+  heartbeat?: {
+    interval: Duration;
+    timeout: Duration;
+    jitter?: number;
+    when?: (...args: never[]) => boolean;
+  };
   /** Dead after no traffic either way for this long. */
   idleTimeout?: Duration;
   /** The monitor's tick (default 100 ms): application deadlines may fire up to two ticks late. */
@@ -109,16 +116,28 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
   const candidatesBusy: [number, Detector][] = userTimeoutMs > 0
     ? [[userTimeoutMs + USER_TIMEOUT_SLACK_MS, "user-timeout"]]
     : [[system.retransmitGiveUpMs, "retransmission"]];
-  const heartbeat = objectOrUndefined(opts.heartbeat, "heartbeat");
+  const given = objectOrUndefined(opts.heartbeat, "heartbeat");
+  let heartbeat: object | undefined; // a heartbeat that bounds detection
   let heartbeatIntervalMs = Infinity;
-  if (heartbeat !== undefined) {
-    knownKeys(heartbeat, "heartbeat", ["interval", "timeout", "send", "ackOnData"]);
-    heartbeatIntervalMs = tickedMs(heartbeat.interval, "heartbeat.interval", resolution);
-    const timeoutMs = tickedMs(heartbeat.timeout, "heartbeat.timeout", resolution);
-    // The monitor counts whole ticks: each duration rounds up to one.
-    const ms = (ticks(heartbeatIntervalMs) + ticks(timeoutMs) + 3) * resolution;
-    candidatesIdle.push([ms, "heartbeat"]);
-    candidatesBusy.push([ms, "heartbeat"]);
+  if (given !== undefined) {
+    knownKeys(given, "heartbeat", ["interval", "timeout", "send", "ackOnData", "jitter", "when"]);
+    const intervalMs = tickedMs(given.interval, "heartbeat.interval", resolution);
+    const timeoutMs = tickedMs(given.timeout, "heartbeat.timeout", resolution);
+    const jitter = fraction(given.jitter, "heartbeat.jitter", 0);
+    if (functionOrUndefined(given.when, "heartbeat.when") !== undefined) {
+      warnings.push(
+        "heartbeat.when can hold pings back: the heartbeat bounds detection only while it lets them go, so the bounds leave it out",
+      );
+    } else {
+      heartbeat = given;
+      // The monitor counts whole ticks (each duration rounds up to one) and stretches an interval
+      // by up to the jitter.
+      const intervalTicks = Math.ceil(ticks(intervalMs) * (1 + jitter));
+      heartbeatIntervalMs = intervalTicks * resolution;
+      const ms = (intervalTicks + ticks(timeoutMs) + 3) * resolution;
+      candidatesIdle.push([ms, "heartbeat"]);
+      candidatesBusy.push([ms, "heartbeat"]);
+    }
   }
   if (opts.idleTimeout !== undefined) {
     candidatesIdle.push([

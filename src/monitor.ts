@@ -226,6 +226,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
         ? Object.freeze({
           interval: Math.ceil(cfg.heartbeatInterval * (1 + cfg.heartbeatJitter)) * cfg.resolution,
           timeout: cfg.heartbeatTimeout * cfg.resolution,
+          ...(cfg.heartbeatWhen === undefined ? {} : { when: cfg.heartbeatWhen }),
         })
         : undefined,
       resolution: cfg.resolution,

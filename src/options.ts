@@ -142,8 +142,15 @@ export interface MonitorPolicy {
   readonly idle?: number;
   /** Idle timeout, if any. */
   readonly idleTimeout?: number;
-  /** Heartbeat timing, if any. */
-  readonly heartbeat?: { readonly interval: number; readonly timeout: number };
+  /**
+   * Heartbeat timing, if any: the longest interval (jitter included) and the timeout, and the
+   * `when` option when one was given (it can hold pings back: then the heartbeat bounds nothing).
+   */
+  readonly heartbeat?: {
+    readonly interval: number;
+    readonly timeout: number;
+    readonly when?: (...args: never[]) => boolean;
+  };
   /** The scheduler's tick. */
   readonly resolution: number;
 }

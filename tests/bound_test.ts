@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { detectionBound } from "../mod.ts";
+import { detectionBound, LivenessMonitor, ManualClock } from "../mod.ts";
 
 test("detectionBound: keepalive alone is idle + interval x count", () => {
   const bound = detectionBound({ keepalive: "2s:1s:3" });
@@ -211,6 +211,67 @@ test("detectionBound: the budget is kept by a keepalive idle or a heartbeat inte
   ]);
 });
 
+test("detectionBound: a heartbeat's jitter lengthens its longest interval as the monitor does", () => {
+  const heartbeat = { interval: "1s", timeout: "1s" };
+  const plain = detectionBound({ keepalive: "off", heartbeat, resolution: 100 });
+  assert.equal(plain.idleMs, 2_300); // 10 + 10 ticks, and three of slack
+  const jittered = detectionBound({
+    keepalive: "off",
+    heartbeat: { ...heartbeat, jitter: 0.25 },
+    resolution: 100,
+  });
+  assert.equal(jittered.idleMs, 2_600); // the longest interval is 12.5 ticks, so 13
+  assert.equal(jittered.idleBy, "heartbeat");
+  // A monitor's own bound agrees with the options it was given.
+  const monitor = new LivenessMonitor({
+    heartbeat: { ...heartbeat, jitter: 0.25, send: () => {} },
+    keepalive: "off",
+    resolution: 100,
+  });
+  assert.equal(monitor.bound().idleMs, 2_600);
+  monitor.close();
+  // Still above the budget: the jitter can stretch an interval past it.
+  const late = detectionBound({
+    keepalive: "off",
+    heartbeat: { interval: "300s", timeout: "10s", jitter: 0.2 },
+    budget: "350s",
+  });
+  assert.match(late.warnings[0], /no heartbeat comes within the 350 s budget/);
+});
+
+test("detectionBound: a heartbeat whose when can hold pings back bounds nothing", () => {
+  const when = () => false;
+  const heartbeat = { interval: "1s", timeout: "1s", when };
+  const bound = detectionBound({ keepalive: "2s:1s:3", heartbeat, resolution: 100 });
+  assert.equal(bound.idleMs, 5_000);
+  assert.equal(bound.idleBy, "keepalive");
+  assert.equal(bound.busyBy, "retransmission");
+  assert.ok(
+    bound.warnings.includes(
+      "heartbeat.when can hold pings back: the heartbeat bounds detection only while it lets them go, so the bounds leave it out",
+    ),
+  );
+  // Nothing else bounds a quiet connection: said so.
+  const alone = detectionBound({ keepalive: "off", heartbeat });
+  assert.equal(alone.idleMs, Infinity);
+  assert.ok(alone.warnings.some((w) => w.startsWith("keepalive is off and no heartbeat")));
+  // The monitor's bound and policy say the same, and a `when` that holds pings does hold them.
+  const clock = new ManualClock();
+  const pinged: number[] = [];
+  const monitor = new LivenessMonitor<string>({
+    clock,
+    resolution: 100,
+    keepalive: "2s:1s:3",
+    heartbeat: { interval: 1_000, timeout: 1_000, send: (_c, id) => pinged.push(id), when },
+  });
+  assert.equal(monitor.policy.heartbeat?.when, when);
+  assert.equal(monitor.bound().idleBy, "keepalive");
+  const id = monitor.track("a");
+  clock.advance(10_000);
+  assert.deepEqual([pinged.length, monitor.state(id)], [0, "open"]);
+  monitor.close();
+});
+
 test("detectionBound returns a frozen result", () => {
   const bound = detectionBound();
   assert.ok(Object.isFrozen(bound));
@@ -218,6 +279,15 @@ test("detectionBound returns a frozen result", () => {
 });
 
 test("detectionBound names the option and the allowed range when it rejects one", () => {
+  const heartbeat = { interval: "1s", timeout: "1s" };
+  assert.throws(() => detectionBound({ heartbeat: { ...heartbeat, jitter: 0.6 } }), {
+    name: "RangeError",
+    message: 'Option "heartbeat.jitter" must be a fraction from 0 to 0.5, got number 0.6',
+  });
+  assert.throws(() => detectionBound({ heartbeat: { ...heartbeat, when: true as never } }), {
+    name: "TypeError",
+    message: 'Option "heartbeat.when" must be a function, got boolean true',
+  });
   const system = { idleMs: 60_000, intervalMs: 10_000, count: 5, retransmitGiveUpMs: 30_000 };
   assert.throws(() => detectionBound({ system: { ...system, count: 0 } }), {
     name: "RangeError",
@@ -246,7 +316,7 @@ test("detectionBound names the option and the allowed range when it rejects one"
     {
       name: "TypeError",
       message:
-        'Unknown option "heartbeat.intervall": expected one of interval, timeout, send, ackOnData',
+        'Unknown option "heartbeat.intervall": expected one of interval, timeout, send, ackOnData, jitter, when',
     },
   );
   assert.throws(() => detectionBound({ budget: "350" }), {
