@@ -42,6 +42,7 @@ import {
   AdapterKit,
   CONNECTING,
   type ListenerWhere,
+  notWatched,
   type Watch,
   type WatchOptions,
 } from "../src/_kit.ts";
@@ -168,7 +169,11 @@ export interface ConnectOptions extends WatchOptions {
  * `write()` rejects with Deno's `BadResource`.
  */
 export interface WatchedConn extends Disposable {
-  /** The id the monitor knows it by. */
+  /**
+   * The id the monitor knows it by; `0`, which no monitor gives, for a conn a {@linkcode listen}
+   * listener accepted after its monitor was closed: handed on unwatched, with a warning, as Node's
+   * and Bun's servers do.
+   */
   readonly id: ConnectionId;
   /** What keepalive tuning achieved on this socket, and the detection bound that follows. */
   readonly report: TuningReport;
@@ -308,6 +313,19 @@ function runtime(): DenoNet {
   return (globalThis as unknown as { Deno: DenoNet }).Deno;
 }
 
+/** The id of a conn handed on unwatched (see {@linkcode WatchedConn.id}): no monitor gives 0. */
+const UNWATCHED = 0;
+
+/** A warning the way Node's and Bun's adapters give theirs: Deno has `process` too. */
+function warn(text: string): void {
+  const process = (globalThis as {
+    process?: { emitWarning?(warning: string, type: string): void };
+  }).process;
+  if (typeof process?.emitWarning === "function") {
+    process.emitWarning(text, "SocketLivenessWarning");
+  } else console.warn(`SocketLivenessWarning: ${text}`);
+}
+
 function quietly(close: () => void): void {
   try {
     close();
@@ -372,13 +390,18 @@ class Watched implements WatchedConn {
     conn: DenoTcpConn | undefined,
     ffi: boolean,
     listener?: object,
+    tracked = true,
   ) {
     this.#conn = conn;
     this.#monitor = monitor;
     this.#ffi = ffi;
     if (conn === undefined) this.#attempt = new AbortController();
-    this.id = monitor.track(this, Watched.driver, conn === undefined ? CONNECTING : undefined);
-    this.#watch = kit.register<DenoWatch>(conn === undefined ? [this] : [conn, this], {
+    this.id = tracked
+      ? monitor.track(this, Watched.driver, conn === undefined ? CONNECTING : undefined)
+      : UNWATCHED;
+    // An unwatched conn's wrapper is known (its report, and `undefined` for its id), its conn not.
+    const keys = !tracked ? [this] : conn === undefined ? [this] : [conn, this];
+    this.#watch = kit.register<DenoWatch>(keys, {
       monitor,
       id: this.id,
       report: undefined,
@@ -641,7 +664,8 @@ export function watchConn(
  *
  * @param monitor The monitor to feed.
  * @param options `Deno.listen` options, and `ffi`.
- * @returns The listener: iterate it or call `accept()`.
+ * @returns The listener: iterate it or call `accept()`. A conn it accepts once the monitor is
+ * closed comes unwatched (id `0`), with a process warning, as on Node and Bun.
  * @throws {TypeError} When an argument is not what it should be, or the monitor is closed —
  * before anything listens.
  * @throws {Error} When not running on Deno.
@@ -684,6 +708,12 @@ export function listen(
     try {
       return new Watched(monitor, conn, ffi !== false, listener);
     } catch (error) {
+      // Closed under a listener still accepting: the conn goes on unwatched (rejecting would end
+      // an accept loop, and close the listener of one that iterates), as on Node and Bun.
+      if (monitor.isClosed) {
+        warn(notWatched(error));
+        return new Watched(monitor, conn, ffi !== false, listener, false);
+      }
       conn.close();
       throw error;
     }
@@ -851,7 +881,8 @@ export async function connect(
 export function connectionId(
   conn: DenoTcpConn | WatchedConn | DenoWebSocket | Request,
 ): ConnectionId | undefined {
-  return kitOf(conn).lookup(conn)?.id;
+  const id = kitOf(conn).lookup(conn)?.id;
+  return id === UNWATCHED ? undefined : id;
 }
 
 /**

@@ -12,6 +12,8 @@ import { fileURLToPath } from "node:url";
 import { LivenessMonitor, type MonitorOptions, type Transition } from "../mod.ts";
 import {
   connect,
+  connectionId,
+  connectionState,
   type DenoTcpConn,
   listen,
   watchConn,
@@ -531,6 +533,61 @@ test("bad arguments are TypeErrors naming the argument", { skip: onDeno }, async
     accepted.close();
     quietly(() => peer.close());
     monitor.close();
+  }
+});
+
+test("a listener whose monitor is closed hands its conns on unwatched, and keeps accepting", {
+  skip: onDeno,
+}, async (t) => {
+  const { monitor } = recorder(t, { keepalive: KEEPALIVE });
+  const server: WatchedListener = listen(monitor, { hostname: HOST, port: 0 });
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => void warnings.push(warning.message);
+  process.on("warning", onWarning);
+  const peers: DenoTcpConn[] = [];
+  const seen: WatchedConn[] = [];
+  try {
+    monitor.close();
+    peers.push(await deno!.connect({ hostname: HOST, port: server.addr.port }));
+    const accepted = await server.accept();
+    seen.push(accepted);
+    assert.equal(accepted.id, 0);
+    assert.equal(connectionId(accepted), undefined);
+    assert.equal(connectionId(accepted.conn), undefined);
+    assert.equal(connectionState(accepted), undefined);
+    // The listener's tuning is what the conn inherited: its report says what is in force.
+    assert.equal(accepted.report.keepalive.status, "applied");
+    assert.deepEqual(kernelKeepalive(accepted.conn), {
+      keepalive: 1,
+      idle: 2,
+      interval: 1,
+      count: 3,
+      userTimeout: 3_000,
+    });
+    // It works as a conn: a round trip through it.
+    await peers[0].write(PING);
+    const buffer = new Uint8Array(16);
+    const n = await accepted.read(buffer);
+    assert.deepEqual(buffer.subarray(0, n ?? 0), PING);
+    await accepted.write(PONG);
+    assert.equal(await peers[0].read(buffer), PONG.byteLength);
+    // An iterating loop goes on too: the listener is not closed under it.
+    peers.push(await deno!.connect({ hostname: HOST, port: server.addr.port }));
+    for await (const conn of server) {
+      seen.push(conn);
+      break;
+    }
+    assert.equal(seen[1].id, 0);
+    await until(() => warnings.length === 2, "a warning per conn");
+    assert.deepEqual(warnings, [
+      "A connection is not watched: Cannot track a connection: the monitor is closed",
+      "A connection is not watched: Cannot track a connection: the monitor is closed",
+    ]);
+  } finally {
+    process.off("warning", onWarning);
+    quietly(() => server.close());
+    for (const conn of seen) quietly(() => conn.close());
+    for (const peer of peers) quietly(() => peer.close());
   }
 });
 
