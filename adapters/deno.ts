@@ -711,8 +711,13 @@ export function listen(
       // Closed under a listener still accepting: the conn goes on unwatched (rejecting would end
       // an accept loop, and close the listener of one that iterates), as on Node and Bun.
       if (monitor.isClosed) {
-        warn(notWatched(error));
-        return new Watched(monitor, conn, ffi !== false, listener, false);
+        try {
+          const unwatched = new Watched(monitor, conn, ffi !== false, listener, false);
+          warn(notWatched(error));
+          return unwatched;
+        } catch {
+          // Not even that: refused, as below.
+        }
       }
       conn.close();
       throw error;
