@@ -44,7 +44,15 @@ const OPTION_KEYS = [
   "signal",
   "onWarning",
 ] as const;
-const HEARTBEAT_KEYS = ["interval", "timeout", "send", "ackOnData", "jitter", "when"] as const;
+/** The keys of the `heartbeat` option (`detectionBound` takes the same). */
+export const HEARTBEAT_KEYS = [
+  "interval",
+  "timeout",
+  "send",
+  "ackOnData",
+  "jitter",
+  "when",
+] as const;
 const SUSPICION_KEYS = [
   "threshold",
   "maxSamples",
@@ -268,6 +276,14 @@ export function parseOptions<C>(options: MonitorOptions<C> | undefined): Config<
     config.watchKernelInterval = Math.max(1, Math.ceil(interval / resolution));
   }
   return config;
+}
+
+/**
+ * The longest heartbeat interval, in ticks, that `jitter` can draw for a connection from an
+ * interval of `ticks` (the monitor draws each within ± the jitter, rounded).
+ */
+export function longestInterval(ticks: number, jitter: number): number {
+  return Math.ceil(ticks * (1 + jitter));
 }
 
 /** A fraction from 0 to 0.5 (a jitter), or `fallback` when undefined. */

@@ -12,7 +12,7 @@ import {
   resolveKeepalive,
 } from "./keepalive.ts";
 import { describe, functionOrUndefined, knownKeys, objectOrUndefined } from "./_validate.ts";
-import { fraction, resolutionOf, tickedMs } from "./_options.ts";
+import { fraction, HEARTBEAT_KEYS, longestInterval, resolutionOf, tickedMs } from "./_options.ts";
 
 /** What detects a vanished peer first. */
 export type Detector =
@@ -116,23 +116,22 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
   const candidatesBusy: [number, Detector][] = userTimeoutMs > 0
     ? [[userTimeoutMs + USER_TIMEOUT_SLACK_MS, "user-timeout"]]
     : [[system.retransmitGiveUpMs, "retransmission"]];
-  const given = objectOrUndefined(opts.heartbeat, "heartbeat");
-  let heartbeat: object | undefined; // a heartbeat that bounds detection
+  const heartbeat = objectOrUndefined(opts.heartbeat, "heartbeat");
+  let heartbeatBounds = false;
   let heartbeatIntervalMs = Infinity;
-  if (given !== undefined) {
-    knownKeys(given, "heartbeat", ["interval", "timeout", "send", "ackOnData", "jitter", "when"]);
-    const intervalMs = tickedMs(given.interval, "heartbeat.interval", resolution);
-    const timeoutMs = tickedMs(given.timeout, "heartbeat.timeout", resolution);
-    const jitter = fraction(given.jitter, "heartbeat.jitter", 0);
-    if (functionOrUndefined(given.when, "heartbeat.when") !== undefined) {
+  if (heartbeat !== undefined) {
+    knownKeys(heartbeat, "heartbeat", HEARTBEAT_KEYS);
+    const intervalMs = tickedMs(heartbeat.interval, "heartbeat.interval", resolution);
+    const timeoutMs = tickedMs(heartbeat.timeout, "heartbeat.timeout", resolution);
+    const jitter = fraction(heartbeat.jitter, "heartbeat.jitter", 0);
+    if (functionOrUndefined(heartbeat.when, "heartbeat.when") !== undefined) {
       warnings.push(
         "heartbeat.when can hold pings back: the heartbeat bounds detection only while it lets them go, so the bounds leave it out",
       );
     } else {
-      heartbeat = given;
-      // The monitor counts whole ticks (each duration rounds up to one) and stretches an interval
-      // by up to the jitter.
-      const intervalTicks = Math.ceil(ticks(intervalMs) * (1 + jitter));
+      heartbeatBounds = true;
+      // The monitor counts whole ticks: each duration rounds up to one.
+      const intervalTicks = longestInterval(ticks(intervalMs), jitter);
       heartbeatIntervalMs = intervalTicks * resolution;
       const ms = (intervalTicks + ticks(timeoutMs) + 3) * resolution;
       candidatesIdle.push([ms, "heartbeat"]);
@@ -148,12 +147,12 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
   const [idleMs, idleBy] = smallest(candidatesIdle);
   const [busyMs, busyBy] = smallest(candidatesBusy);
 
-  if (!keepalive.enabled && heartbeat === undefined && opts.idleTimeout === undefined) {
+  if (!keepalive.enabled && !heartbeatBounds && opts.idleTimeout === undefined) {
     warnings.push(
       "keepalive is off and no heartbeat or idle timeout is set: a silent peer is never detected",
     );
   } else if (
-    keepalive.enabled && keepalive.idleMs === undefined && heartbeat === undefined &&
+    keepalive.enabled && keepalive.idleMs === undefined && !heartbeatBounds &&
     opts.idleTimeout === undefined
   ) {
     warnings.push(
@@ -162,7 +161,7 @@ export function detectionBound(options: BoundOptions = {}): DetectionBound {
       }: a cut cable goes unnoticed for ${formatDuration(keepaliveMs)}; set keepalive.idle`,
     );
   }
-  if (userTimeoutMs === 0 && heartbeat === undefined) {
+  if (userTimeoutMs === 0 && !heartbeatBounds) {
     warnings.push(
       `no user timeout: a peer that vanishes while data is in flight is noticed only after the kernel's retransmissions (${
         formatDuration(system.retransmitGiveUpMs)

@@ -27,7 +27,7 @@ import type {
 import type { MonitorOptions, MonitorPolicy, TrackOptions } from "./options.ts";
 import { Notice, Notices, type NoticeTarget } from "./_notices.ts";
 import type { MonitorStats } from "./stats.ts";
-import { type Config, parseOptions } from "./_options.ts";
+import { type Config, longestInterval, parseOptions } from "./_options.ts";
 import { Buckets, DETECT_BOUNDS, RTT_BOUNDS } from "./_histogram.ts";
 import { describe } from "./_validate.ts";
 import {
@@ -224,7 +224,7 @@ export class LivenessMonitor<C = unknown> extends GuardedEventTarget {
       idleTimeout: ms(cfg.idleTimeout),
       heartbeat: cfg.heartbeatInterval > 0
         ? Object.freeze({
-          interval: Math.ceil(cfg.heartbeatInterval * (1 + cfg.heartbeatJitter)) * cfg.resolution,
+          interval: longestInterval(cfg.heartbeatInterval, cfg.heartbeatJitter) * cfg.resolution,
           timeout: cfg.heartbeatTimeout * cfg.resolution,
           ...(cfg.heartbeatWhen === undefined ? {} : { when: cfg.heartbeatWhen }),
         })
