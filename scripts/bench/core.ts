@@ -726,7 +726,7 @@ interface TickRun {
   /** The expiring ticks' whole work (all slices; NaN when disturbed) and how many slices each took. */
   readonly expiryTotal: number[];
   readonly expirySlices: number[];
-  /** How long this thread waited for a CPU in each disturbed tick (its longest wait), in ms. */
+  /** How long this thread waited for a CPU in each disturbed tick (since the tick before), in ms. */
   readonly waited: number[];
   readonly idleVisits: number[];
   readonly expiryVisits: number[];
