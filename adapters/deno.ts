@@ -400,8 +400,7 @@ class Watched implements WatchedConn {
       ? monitor.track(this, Watched.driver, conn === undefined ? CONNECTING : undefined)
       : UNWATCHED;
     // An unwatched conn's wrapper is known (its report, and `undefined` for its id), its conn not.
-    const keys = !tracked ? [this] : conn === undefined ? [this] : [conn, this];
-    this.#watch = kit.register<DenoWatch>(keys, {
+    this.#watch = kit.register<DenoWatch>(tracked && conn !== undefined ? [conn, this] : [this], {
       monitor,
       id: this.id,
       report: undefined,
