@@ -599,6 +599,13 @@ class Watched implements WatchedConn {
   }
 }
 
+/** How Deno's own listener iteration ends: at `BadResource` or `Interrupted`, the listener closed. */
+function listenerClosed(error: unknown): IteratorReturnResult<undefined> {
+  const name = (error as Error | null)?.name;
+  if (name === "BadResource" || name === "Interrupted") return { value: undefined, done: true };
+  throw error;
+}
+
 function notEstablished(): Error {
   return new Error("The connection is not established yet (connect() is still connecting)");
 }
@@ -730,23 +737,22 @@ export function listen(
       return kit.listenerReport(listener) ?? report;
     },
     accept: () => listener.accept().then(watch),
-    // Deno's own iterator, each conn watched as it comes: no async generator's hops per accept.
+    // Deno's own iteration without its async `next()`: each conn watched as `accept()` hands it
+    // over, one promise per conn as with Deno's, and the end as Deno tells it (the listener closed).
     [Symbol.asyncIterator]: () => {
-      const conns = listener[Symbol.asyncIterator]();
-      const next = (result: IteratorResult<DenoTcpConn>): IteratorResult<WatchedConn> => {
-        if (result.done) return result;
+      const next = (conn: DenoTcpConn): IteratorResult<WatchedConn> => {
         try {
-          return { value: watch(result.value), done: false };
+          return { value: watch(conn), done: false };
         } catch (error) {
           // The listener closes, as a loop that throws closes it.
-          quietly(() => void conns.return?.());
+          quietly(() => listener.close());
           throw error;
         }
       };
       return {
-        next: () => conns.next().then(next),
+        next: () => listener.accept().then(next, listenerClosed),
         return: (value?: unknown) => {
-          void conns.return?.(value); // Deno's closes the listener
+          quietly(() => listener.close()); // as Deno's own return() does
           return Promise.resolve({ value, done: true as const });
         },
         [Symbol.asyncIterator]() {

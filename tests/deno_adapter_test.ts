@@ -591,6 +591,31 @@ test("a listener whose monitor is closed hands its conns on unwatched, and keeps
   }
 });
 
+test("a loop waiting on a listener ends, without an error, when the listener is closed", {
+  skip: onDeno,
+}, async (t) => {
+  const { monitor } = recorder(t);
+  const server: WatchedListener = listen(monitor, { hostname: HOST, port: 0 });
+  const peer = await deno!.connect({ hostname: HOST, port: server.addr.port });
+  const seen: WatchedConn[] = [];
+  try {
+    const loop = (async () => {
+      for await (const conn of server) seen.push(conn);
+      return "ended";
+    })();
+    await until(() => seen.length === 1, "the first conn");
+    server.close(); // the loop waits on the next accept: Deno ends it (BadResource or Interrupted)
+    assert.equal(await loop, "ended");
+    assert.equal(seen[0].id > 0, true);
+    assert.equal(monitor.state(seen[0].id), "open");
+  } finally {
+    quietly(() => server.close());
+    for (const conn of seen) quietly(() => conn.close());
+    quietly(() => peer.close());
+    monitor.close();
+  }
+});
+
 test("a listener iterates watched conns and ends when closed", { skip: onDeno }, async (t) => {
   const { monitor } = recorder(t);
   const server: WatchedListener = listen(monitor, { hostname: HOST, port: 0 });
