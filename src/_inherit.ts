@@ -59,7 +59,9 @@ export interface ListenerWhere {
 export const SAMPLE_EVERY = 64;
 /** The longest period between samples. */
 export const SAMPLE_EVERY_MOST = 4096;
-// A sample found closed is taken again this many connections later.
+// A sample that found no connection open (each closed as soon as it was handled) is taken again this
+// many connections later, twice as many after each such miss in a row (up to SAMPLE_EVERY_MOST):
+// a server whose connections all close at once pays a timer per 4,096 of them, not per 8.
 const RESAMPLE_AFTER = 8;
 // What a read-back may spend looking for a descriptor the runtime does not expose (Deno): the first
 // one, once, and each later one; beyond it the connection is left unread and the listener itself
@@ -84,12 +86,19 @@ export interface ListenerTuning {
   /** Connections between samples now. */
   period: number;
   /**
+   * The wait, in connections, after the last of the misses in a row (a sample that closed before it
+   * was read); 0 after a read.
+   */
+  missed: number;
+  /**
    * Connections given a derived report since the last sample that agreed, each with the kit that
    * accepted it (a listener may be shared: `watchServer` and `watchWebSocketServer` on one server).
    */
   unverified: [object, Watch, AdapterKit<object>][];
   /** Samples taken. */
   samples: number;
+  /** Whether a sample's timer is set: one at a time. */
+  sampling: boolean;
   /** Where the listening socket was found: re-proven on a `dup(2)` whenever it is read again. */
   readonly fd: number;
   /** The report its connections get until one is read back: made at the first. */
@@ -202,8 +211,10 @@ export function tuneListenerOnce<S extends object>(
     individually: earlier.queued + (current === undefined ? 0 : 1),
     untilSample: 0,
     period: SAMPLE_EVERY,
+    missed: 0,
     unverified: [],
     samples: 0,
+    sampling: false,
     fd,
   };
   listeners.set(listener, state);
@@ -225,8 +236,8 @@ export function tunedReport(listener: object): ListenerReport | undefined {
 
 /**
  * {@linkcode AdapterKit.accepted} (its parameters are the kit's), for the sockets of `kit`'s
- * runtime. It runs for every connection accepted: one call from the kit, no closure but the
- * sample's timer.
+ * runtime. It runs for every connection accepted: one call from the kit, no closure but a sample's
+ * timer (one at a time per listener).
  */
 export function acceptedFrom<S extends object>(
   kit: AdapterKit<S>,
@@ -257,8 +268,13 @@ export function acceptedFrom<S extends object>(
     return;
   }
   state.untilSample = state.period;
+  if (state.sampling) return;
+  state.sampling = true;
   // A moment later: after the application's own handling of the connection, which may change it.
-  const timer = setTimeout(() => verify(kit, socket, watch, true), 0);
+  const timer = setTimeout(() => {
+    state.sampling = false;
+    verify(kit, socket, watch, true);
+  }, 0);
   kit.kind.unref?.(timer);
 }
 
@@ -282,10 +298,15 @@ export function verify<S extends object>(
   const state = watch.inherited;
   if (state === undefined || kit.watchOf(socket) !== watch) return;
   if (watch.monitor.state(watch.id) === undefined) {
-    // Closed meanwhile (looking for it would cost a search for nothing): one a little later is.
-    if (sampled) state.untilSample = Math.min(state.untilSample, RESAMPLE_AFTER);
+    // Closed meanwhile (looking for it would cost a search for nothing): one some connections
+    // later is, after more of them at each miss in a row.
+    if (sampled) {
+      state.missed = Math.min(Math.max(state.missed * 2, RESAMPLE_AFTER), SAMPLE_EVERY_MOST);
+      state.untilSample = state.missed;
+    }
     return;
   }
+  if (sampled) state.missed = 0;
   const budget = state.samples++ === 0 ? FIRST_SEARCH_CALLS : SAMPLE_SEARCH_CALLS;
   const held = readBack(kit, socket, state, sampled ? budget : undefined);
   if (held === undefined) {

@@ -269,6 +269,35 @@ test("node:net: watchServer's connections get the listener's report, and the fir
   assert.deepEqual(warnings, []);
 });
 
+test("node:net: a sample that finds its connection closed is taken ever later, not every 8", {
+  skip: withFfi,
+}, async (t) => {
+  const { monitor, warnings } = monitorFor<Socket>(t);
+  let closeAtOnce = true;
+  const { port, sockets } = await nodeServer(t, (server) => {
+    watchServer(monitor, server);
+    server.on("connection", (socket) => closeAtOnce && socket.destroy());
+  });
+  // One at a time, each sample's moment passing before the next connection comes.
+  const accept = async (): Promise<Socket> => {
+    const count = sockets.length;
+    await nodeClient(t, port);
+    await until(`connection ${count + 1}`, () => sockets.length === count + 1);
+    await sleep(2);
+    return sockets[count];
+  };
+  // The samples of the 1st, 10th, 27th, 60th and 125th connections find them closed: after each
+  // miss the next waits twice as many connections (8, 16, 32, 64, then 128).
+  for (let n = 1; n <= 130; n++) await accept();
+  closeAtOnce = false;
+  const kept: Socket[] = [];
+  for (let n = 131; n <= 254; n++) kept.push(await accept());
+  const read = kept.flatMap((socket, i) => tuningReport(socket)!.idle.verified ? [131 + i] : []);
+  // A sample every 8 connections after a miss would have read the 136th.
+  assert.deepEqual(read, [254]);
+  assert.deepEqual(warnings, []);
+});
+
 test("node:net: a read-back that disagrees is reported as held, warned, and ends inheriting", {
   skip: withFfi,
 }, async (t) => {
