@@ -72,11 +72,12 @@ const ACCEPT_CONNECTIONS = quick ? 600 : 3_000;
 const ACCEPT_CONCURRENCY = 32;
 const ACCEPT_ROUNDS = quick ? 3 : 6;
 // Each server accepts this many before the rounds: a server at its limit is long past its first
-// connections, whose cost the rounds must not carry. On Bun the tracked server's CPU per connection
-// kept falling for thousands more (the engine still compiling the tracked path, the monitor's
-// tables still growing): its extra over plain was 1.9–2.6 µs in the rounds after 1,000 and
-// 0.6–1.0 µs after 10,000, while the plain server's did not move.
-const ACCEPT_WARMUP = quick ? 600 : 10_000;
+// connections, whose cost the rounds must not carry. On Bun the adapter's servers (tracked, noffi)
+// kept getting cheaper per connection for some 15,000 (most likely the engine compiling their paths),
+// whatever the time between: in rounds of 3,000 after 10,000, the first two cost 3–8 µs more than
+// the later ones, also after a 3 s pause; after 20,000 the rounds were flat, and the plain and
+// tuned servers' were flat throughout.
+const ACCEPT_WARMUP = quick ? 600 : 20_000;
 const ACCEPT_PAIR_ROUNDS = quick ? 3 : 8;
 const FFI_COUNT_CONNECTIONS = quick ? 200 : 500;
 const CONNECT_CONCURRENCY = 100;
