@@ -73,10 +73,10 @@ const ACCEPT_CONCURRENCY = 32;
 const ACCEPT_ROUNDS = quick ? 3 : 6;
 // Each server accepts this many before the rounds: a server at its limit is long past its first
 // connections, whose cost the rounds must not carry. On Bun the adapter's servers (tracked, noffi)
-// kept getting cheaper per connection for some 15,000 (most likely the engine compiling their paths),
-// whatever the time between: in rounds of 3,000 after 10,000, the first two cost 3–8 µs more than
-// the later ones, also after a 3 s pause; after 20,000 the rounds were flat, and the plain and
-// tuned servers' were flat throughout.
+// kept getting cheaper per connection for some 15,000 (most likely the engine compiling their
+// paths), whatever the time between: in rounds of 3,000 after 10,000, the first two cost 3–8 µs
+// more than the later ones, also after a 3 s pause; after 20,000 the rounds were flat, and the
+// plain and tuned servers' were flat throughout.
 const ACCEPT_WARMUP = quick ? 600 : 20_000;
 const ACCEPT_PAIR_ROUNDS = quick ? 3 : 8;
 const FFI_COUNT_CONNECTIONS = quick ? 200 : 500;
