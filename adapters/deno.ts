@@ -599,7 +599,7 @@ class Watched implements WatchedConn {
   }
 }
 
-/** How Deno's own listener iteration ends: at `BadResource` or `Interrupted`, the listener closed. */
+/** Ends an iteration as Deno's own does: at `BadResource` or `Interrupted`, the listener closed. */
 function listenerClosed(error: unknown): IteratorReturnResult<undefined> {
   const name = (error as Error | null)?.name;
   if (name === "BadResource" || name === "Interrupted") return { value: undefined, done: true };

@@ -59,9 +59,10 @@ export interface ListenerWhere {
 export const SAMPLE_EVERY = 64;
 /** The longest period between samples. */
 export const SAMPLE_EVERY_MOST = 4096;
-// A sample that found no connection open (each closed as soon as it was handled) is taken again this
-// many connections later, twice as many after each such miss in a row (up to SAMPLE_EVERY_MOST):
-// a server whose connections all close at once pays a timer per 4,096 of them, not per 8.
+// A sample that found its connection closed (each closed as soon as it was handled) is taken again
+// this many connections later, twice as many after each such miss in a row (up to
+// SAMPLE_EVERY_MOST): a server whose connections all close at once pays a timer per 4,096 of them,
+// not per 8.
 const RESAMPLE_AFTER = 8;
 // What a read-back may spend looking for a descriptor the runtime does not expose (Deno): the first
 // one, once, and each later one; beyond it the connection is left unread and the listener itself
